@@ -1,0 +1,149 @@
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_wtf import FlaskForm
+from markupsafe import Markup
+from flask_login import current_user, login_required, login_user, logout_user
+
+from portal.auth import services
+from portal.auth.access import require_staff, roles_required, safe_next
+from portal.auth.forms import EmailForm, LoginForm, NewPasswordForm
+from portal.extensions import limiter
+from portal.tokens import TokenError
+
+bp = Blueprint("auth", __name__)
+staff_bp = Blueprint("portal_access", __name__, url_prefix="/staff/donors")
+staff_bp.before_request(require_staff)
+
+
+def _home_for(user) -> str:
+    return url_for("staff.home") if user.is_staff else "/me"
+
+
+@bp.route("/")
+def index():
+    if current_user.is_authenticated:
+        return redirect(_home_for(current_user))
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
+def login():
+    if current_user.is_authenticated:
+        return redirect(_home_for(current_user))
+    form = LoginForm()
+    error = None
+    if form.validate_on_submit():
+        user = services.authenticate(form.email.data, form.password.data)
+        if user:
+            login_user(user, remember=form.remember.data)
+            return redirect(safe_next(request.args.get("next"), _home_for(user)), code=303)
+        error = "That email and password don't match an active account."
+    return render_template("auth/login.html", form=form, error=error), (400 if error or form.errors else 200)
+
+
+@bp.route("/logout", methods=["POST"])
+@login_required
+def logout():
+    logout_user()
+    flash("You have signed out.", "info")
+    return redirect(url_for("auth.login"), code=303)
+
+
+def _link_problem(message: str, *, expired: bool = False, again: str | None = None):
+    """A tampered, expired or used link: a clear page with the way forward, never a 500."""
+    return render_template("auth/link_problem.html", message=message, expired=expired, again=again), 400
+
+
+def _set_password_page(purpose: str, token: str, heading: str):
+    try:
+        donor = services.donor_for_account_token(purpose, token)
+    except TokenError as exc:
+        return _link_problem(str(exc), expired=exc.expired,
+                             again=url_for("auth.signup") if purpose == "signup" else None)
+    except services.AccountError as exc:
+        return _link_problem(str(exc))
+    form = NewPasswordForm()
+    if form.validate_on_submit():
+        try:
+            user = services.create_donor_account(purpose, token, form.password.data)
+        except services.AccountError as exc:
+            form.password.errors.append(str(exc))
+        else:
+            login_user(user)
+            flash(f"Welcome, {donor.salutation_name}. Your account is ready.", "success")
+            return redirect("/me", code=303)
+    return render_template("auth/set_password.html", form=form, donor=donor, heading=heading), (400 if form.errors else 200)
+
+
+@bp.route("/invitation/<token>", methods=["GET", "POST"])
+def accept_invitation(token: str):
+    return _set_password_page("invitation", token, "Set up your supporter account")
+
+
+@bp.route("/signup", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
+def signup():
+    form = EmailForm()
+    if form.validate_on_submit():
+        services.request_signup(form.email.data)
+        return render_template("auth/check_email.html", email=form.email.data, reason="signup")
+    return render_template("auth/signup.html", form=form), (400 if form.errors else 200)
+
+
+@bp.route("/signup/<token>", methods=["GET", "POST"])
+def finish_signup(token: str):
+    return _set_password_page("signup", token, "Choose your password")
+
+
+@bp.route("/password/forgot", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
+def forgot_password():
+    form = EmailForm()
+    if form.validate_on_submit():
+        services.request_password_reset(form.email.data)
+        return render_template("auth/check_email.html", email=form.email.data, reason="reset")
+    return render_template("auth/forgot.html", form=form), (400 if form.errors else 200)
+
+
+@bp.route("/password/reset/<token>", methods=["GET", "POST"])
+def reset_password(token: str):
+    try:
+        user = services.user_for_reset_token(token)
+    except TokenError as exc:
+        return _link_problem(str(exc), expired=exc.expired, again=url_for("auth.forgot_password"))
+    except services.AccountError as exc:
+        return _link_problem(str(exc), again=url_for("auth.forgot_password"))
+    form = NewPasswordForm()
+    if form.validate_on_submit():
+        try:
+            services.reset_password(token, form.password.data)
+        except services.AccountError as exc:
+            form.password.errors.append(str(exc))
+        else:
+            flash("Your password has been changed. Sign in with your new password.", "success")
+            return redirect(url_for("auth.login"), code=303)
+    return render_template("auth/reset.html", form=form, user=user), (400 if form.errors else 200)
+
+
+@staff_bp.route("/<int:donor_id>/portal-invitation", methods=["POST"])
+@roles_required("fundraiser", "support")
+def invite(donor_id: int):
+    from portal.donors.services import get_donor
+
+    donor = get_donor(donor_id)
+    if donor is None:
+        abort(404)
+    form = FlaskForm()
+    if form.validate_on_submit():
+        try:
+            services.invite_donor(donor, invited_by=current_user)
+        except services.AccountError as exc:
+            flash(str(exc), "error")
+        else:
+            flash(f"Invitation sent to {donor.email}. The link works for 14 days.", "success")
+    return redirect(url_for("donors.show", donor_id=donor.id), code=303)
+
+
+def portal_access_panel(donor) -> Markup:
+    """The donor's portal account on their staff page (staff_donor_side slot); Markup, as the page prints it as is."""
+    return Markup(render_template("auth/_portal_access_panel.html", donor=donor, account=services.user_for_donor(donor.id)))

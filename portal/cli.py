@@ -1,0 +1,119 @@
+"""`flask` commands: database set-up, demo data, workers and the periodic jobs cron can drive."""
+from __future__ import annotations
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+jobs_cli = AppGroup("jobs", help="Background work.")
+giving_cli = AppGroup("giving", help="Gifts and rollups.")
+
+
+@click.command("demo-data")
+@click.option("--donors", default=600, show_default=True, help="How many donors to create.")
+@click.option("--seed", default=7, show_default=True)
+@click.option("--bench", is_flag=True, help="Bulk mode for the benchmark data set (no logins, fewer extras).")
+def demo_data_command(donors: int, seed: int, bench: bool) -> None:
+    """Load realistic demo donors, gifts, plans and touchpoints (idempotent: refuses a non-empty database)."""
+    from portal import demo
+
+    if bench:
+        counts = demo.generate_bulk(donors, seed=seed, echo=click.echo)
+    else:
+        counts = demo.load_demo(donors=donors, seed=seed)
+    click.echo(", ".join(f"{v:,} {k}" for k, v in counts.items()))
+
+
+@click.command("create-user")
+@click.option("--email", required=True)
+@click.option("--role", type=click.Choice(["admin", "fundraiser", "support"]), default="admin")
+@click.option("--name", default="")
+@click.password_option()
+def create_user_command(email: str, role: str, name: str, password: str) -> None:
+    """Create a staff user."""
+    from portal.auth.services import create_user
+
+    create_user(email, password, role, name=name)
+    click.echo(f"Created {role} {email}")
+
+
+@click.command("worker")
+@click.option("--queues", default="default,mail,index,reports", show_default=True)
+@click.option("--with-scheduler/--no-scheduler", default=True, show_default=True)
+@click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+def worker_command(queues: str, with_scheduler: bool, burst: bool) -> None:
+    """Run an RQ worker for this app (needs REDIS_URL)."""
+    from redis import Redis
+    from rq import Queue, Worker
+
+    if not current_app.config.get("REDIS_URL"):
+        raise click.UsageError("Set REDIS_URL to run a worker; without it jobs run inside the web process.")
+    connection = Redis.from_url(current_app.config["REDIS_URL"])
+    worker = Worker([Queue(name, connection=connection) for name in queues.split(",")], connection=connection)
+    worker.work(with_scheduler=with_scheduler, burst=burst)
+
+
+@jobs_cli.command("sweep")
+def sweep_command() -> None:
+    """Re-enqueue work the database says is due but no queue holds."""
+    from portal import sweep
+
+    for name, count in sweep.run_all().items():
+        click.echo(f"{name}: {count}")
+
+
+@jobs_cli.command("periodic")
+def periodic_command() -> None:
+    """List the periodic jobs `flask scheduler` runs (each can be run by hand with `flask jobs run NAME`)."""
+    from portal import schedule
+
+    for periodic in schedule.registered():
+        click.echo(f"{periodic.name:32} {periodic.cron:16} {periodic.queue:8} {periodic.description}")
+
+
+@jobs_cli.command("run")
+@click.argument("name")
+def run_periodic_command(name: str) -> None:
+    """Run one periodic job now, in this process (what system cron calls instead of `flask scheduler`)."""
+    from portal import jobs, schedule
+
+    found = {periodic.name: periodic for periodic in schedule.registered()}
+    if name not in found:
+        raise click.UsageError(f"No periodic job called {name!r}. Known: {', '.join(sorted(found))}")
+    with jobs.inline():
+        result = found[name].func()
+    click.echo(f"{name}: {result}")
+
+
+@click.command("scheduler")
+def scheduler_command() -> None:
+    """Run RQ's cron scheduler over every periodic job (needs REDIS_URL; workers do the work)."""
+    import os
+    import time
+
+    from redis import Redis
+
+    from portal import schedule
+
+    if not current_app.config.get("REDIS_URL"):
+        raise click.UsageError("Set REDIS_URL to run the scheduler; without it the web process runs periodic jobs itself.")
+    # RQ reads cron expressions in the process's local time; ours are written in UTC.
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    schedule.cron_scheduler(Redis.from_url(current_app.config["REDIS_URL"])).start()
+
+
+@giving_cli.command("rebuild-stats")
+def rebuild_stats_command() -> None:
+    """Recompute every donor's giving rollup (nightly: moves the 12-month windows)."""
+    from portal.giving.services import mark_lapsed_plans, rebuild_all_stats
+
+    lapsed = mark_lapsed_plans()
+    click.echo(f"{lapsed} plans marked lapsed; {rebuild_all_stats():,} rollups rebuilt")
+
+
+def init_app(app: Flask) -> None:
+    for command in (demo_data_command, create_user_command, worker_command, scheduler_command):
+        app.cli.add_command(command)
+    app.cli.add_command(jobs_cli)
+    app.cli.add_command(giving_cli)

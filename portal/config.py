@@ -1,0 +1,85 @@
+"""Configuration from environment variables, with defaults that run anywhere."""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTANCE = Path(os.environ.get("PORTAL_INSTANCE_DIR", ROOT / "instance"))
+
+
+def _development_secret() -> str:
+    """A key generated once into instance/ so sessions survive restarts in development."""
+    INSTANCE.mkdir(parents=True, exist_ok=True)
+    key_file = INSTANCE / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_urlsafe(48))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+def _database_url(url: str) -> str:
+    # Heroku-style URLs and bare "postgresql://" should use the psycopg 3 driver we ship.
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+class Config:
+    ENV_NAME = os.environ.get("PORTAL_ENV", "development")
+    SECRET_KEY = os.environ.get("SECRET_KEY") or None
+    SQLALCHEMY_DATABASE_URI = _database_url(
+        os.environ.get("DATABASE_URL", f"sqlite:///{INSTANCE / 'portal.db'}")
+    )
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    REDIS_URL = os.environ.get("REDIS_URL") or None
+    # "thread": jobs run in a background thread of the web process (no Redis needed);
+    # "sync": run right after commit and wait (tests); "rq": real Redis queues.
+    JOBS_MODE = os.environ.get("JOBS_MODE") or ("rq" if os.environ.get("REDIS_URL") else "thread")
+    MAIL_URL = os.environ.get("MAIL_URL") or None
+    MAIL_FROM = os.environ.get("MAIL_FROM", "Friends of the Harbour Trust <hello@harbourtrust.example>")
+    BASE_URL = os.environ.get("BASE_URL", "http://127.0.0.1:5000")
+    KB_INDEX_DIR = os.environ.get("KB_INDEX_DIR", str(INSTANCE / "kb-index"))
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or os.environ.get("REDIS_URL") or "memory://"
+    RATELIMIT_HEADERS_ENABLED = True
+    LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute;50 per hour")
+    WTF_CSRF_TIME_LIMIT = None
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_HTTPONLY = True
+    MAX_CONTENT_LENGTH = 64 * 1024 * 1024
+    PAGE_SIZE = 25
+    IMPORT_PREVIEW_ROWS = 10
+
+    @classmethod
+    def finalise(cls, config: dict) -> None:
+        if not config.get("SECRET_KEY"):
+            if config["ENV_NAME"] == "production":
+                raise RuntimeError("SECRET_KEY must be set in production")
+            config["SECRET_KEY"] = _development_secret()
+        if config["ENV_NAME"] == "production":
+            config["SESSION_COOKIE_SECURE"] = True
+            config["REMEMBER_COOKIE_SECURE"] = True
+
+
+class TestConfig(Config):
+    TESTING = True
+    # Tests never need a commit to survive a power cut; skipping the flush makes PostgreSQL runs quicker.
+    SQLALCHEMY_ENGINE_OPTIONS = (
+        {"pool_pre_ping": True, "connect_args": {"options": "-c synchronous_commit=off"}}
+        if os.environ.get("TEST_DATABASE_URL", "").startswith("postgres") else {"pool_pre_ping": True}
+    )
+    SECRET_KEY = "test-secret-key"
+    SQLALCHEMY_DATABASE_URI = _database_url(
+        os.environ.get("TEST_DATABASE_URL", "sqlite:///" + str(INSTANCE / "test.db"))
+    )
+    REDIS_URL = None
+    JOBS_MODE = "sync"
+    MAIL_URL = None
+    RATELIMIT_STORAGE_URI = "memory://"
+    LOGIN_RATE_LIMIT = "1000 per minute"  # the rate-limit tests set the production limits
+    KB_VOTE_RATE_LIMIT = "1000 per minute"
+    PASSWORD_HASH_FAST = True

@@ -1,0 +1,659 @@
+"""Workflows: a trigger, an optional segment condition, and ordered steps with delays.
+
+A donor enters a workflow when a touchpoint of the trigger's kind is processed (a reactor, in the
+touchpoint's processing transaction) or when a scheduled check finds them (inactive, birthday,
+renewal due, no gift since). Each entry is a WorkflowRun row keyed by (workflow, occurrence), so the
+same gift or the same birthday can never start a workflow twice. A run's next step and when it is
+due live in the database; `run_due_workflow_steps` (every five minutes, and from the sweep) finds
+due runs and `advance_runs` executes them. Nothing lives only in Redis.
+
+Executing a step first moves the run past it with a guarded UPDATE (only one worker can), then
+performs the step, then commits both together. Steps write only to the database: an email step
+adds an outbox row with an idempotency key made of the run and step.
+
+Steps come from a registry, so other domains can add theirs:
+
+    register_step(kind, label, handler, options=(StepOption(...), ...), describe=...)
+
+`handler(ctx: StepContext) -> StepResult` may only add to `db.session` (never commit), and must be
+idempotent by `ctx.key` (the same run and step). See `_send_email` for an example.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any, Callable
+
+from sqlalchemy import DateTime, and_, case, exists, extract, func, select, update
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
+
+from portal import jobs
+from portal.auth.models import STAFF_ROLES
+from portal.donors.models import Donor
+from portal.engagement import outbox, segments, templating, tracking
+from portal.engagement import settings as engagement_settings
+from portal.engagement.models import (EmailMessage, EmailTemplate, Segment, Workflow, WorkflowRun, WorkflowRunStep,
+                                      WorkflowStep)
+from portal.extensions import db
+from portal.giving.models import DonorStats, Gift, RecurringPlan
+from portal.journey.models import Touchpoint
+from portal.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+# Touchpoints dated further back than this are history being imported, not something happening now.
+MAX_TRIGGER_AGE = timedelta(days=14)
+RETRY_FAILED_STEP_AFTER = timedelta(hours=1)
+
+
+# ---------------------------------------------------------------- triggers
+
+@dataclass(frozen=True)
+class Trigger:
+    key: str
+    label: str
+    touchpoint_kind: str | None = None  # None: a scheduled trigger
+    days_label: str = ""  # set when the trigger needs N days
+
+    @property
+    def scheduled(self) -> bool:
+        return self.touchpoint_kind is None
+
+    def describe(self, days: int | None) -> str:
+        return self.label.replace("…", f"{days:,}") if self.days_label else self.label
+
+
+TRIGGERS: dict[str, Trigger] = {t.key: t for t in (
+    Trigger("donor_created", "A supporter is added", "donor_created"),
+    Trigger("gift_received", "A gift is received", "gift_received"),
+    Trigger("first_gift", "A donor makes their first gift", "gift_received"),
+    Trigger("plan_started", "Regular giving starts", "plan_started"),
+    Trigger("plan_cancelled", "Regular giving is cancelled", "plan_cancelled"),
+    Trigger("tier_changed", "Loyalty tier changes", "tier_changed"),
+    Trigger("ticket_closed", "A support ticket is closed", "ticket_closed"),
+    Trigger("survey_answered", "A survey is answered", "survey_answered"),
+    Trigger("inactive", "No activity for … days", days_label="Days without activity"),
+    Trigger("birthday", "It is the donor's birthday"),
+    Trigger("renewal_due", "A sponsorship or membership renews in … days", days_label="Days before renewal"),
+    Trigger("no_gift_since", "No gift for … days", days_label="Days since the last gift"),
+)}
+
+
+def touchpoint_kinds() -> set[str]:
+    return {t.touchpoint_kind for t in TRIGGERS.values() if t.touchpoint_kind}
+
+
+# ---------------------------------------------------------------- the step registry
+
+@dataclass(frozen=True)
+class StepOption:
+    name: str
+    label: str
+    type: str = "text"  # text | number | template | role | tag
+    required: bool = True
+    help: str = ""
+
+
+@dataclass
+class StepContext:
+    run: WorkflowRun
+    step: WorkflowStep
+    workflow: Workflow
+    donor: Donor
+    now: datetime
+
+    @property
+    def config(self) -> dict:
+        return self.step.config or {}
+
+    @property
+    def key(self) -> str:
+        """Idempotency key for whatever the step creates: the same run and step, the same thing."""
+        return f"workflow:{self.run.id}:{self.step.id}"
+
+
+@dataclass
+class StepResult:
+    outcome: str  # emailed | done | skipped
+    detail: str = ""
+    email_message_id: int | None = None
+
+
+@dataclass(frozen=True)
+class StepKind:
+    kind: str
+    label: str
+    handler: Callable[[StepContext], StepResult]
+    options: tuple[StepOption, ...] = ()
+    describe: Callable[[dict], str] | None = None
+
+    def summary(self, config: dict) -> str:
+        return self.describe(config or {}) if self.describe else self.label
+
+
+STEPS: dict[str, StepKind] = {}
+
+
+def register_step(kind: str, label: str, handler: Callable[[StepContext], StepResult], *,
+                  options: tuple[StepOption, ...] | list[StepOption] = (), describe: Callable[[dict], str] | None = None) -> None:
+    """Add a kind of workflow step (e.g. loyalty's "award points"): see the module docstring."""
+    STEPS[kind] = StepKind(kind, label, handler, tuple(options), describe)
+
+
+def _template_name(template_id) -> str:
+    template = db.session.get(EmailTemplate, template_id) if isinstance(template_id, int) else None
+    return template.name if template else "a deleted template"
+
+
+def _send_email(ctx: StepContext) -> StepResult:
+    template = db.session.get(EmailTemplate, ctx.config.get("template_id") or 0)
+    if template is None:
+        return StepResult("skipped", "The email template was deleted.")
+    donor = ctx.donor
+    if not donor.email:
+        return StepResult("skipped", "No email address.")
+    if template.category == "marketing":
+        if not donor.can_receive_marketing:
+            return StepResult("skipped", "No marketing consent.")
+        cap = engagement_settings.current().marketing_weekly_cap
+        if outbox.marketing_sent_since(donor.id, ctx.now - timedelta(days=7)) >= cap:
+            return StepResult("skipped", f"Weekly limit of {cap} marketing emails reached.")
+    rendered = templating.render_for_donor(templating.Content.of(template), donor.id)
+    message = outbox.queue_email(donor.email, rendered.subject, rendered.text_body, html_body=rendered.html_body,
+                                 donor_id=donor.id, category=template.category, purpose=f"workflow:{ctx.workflow.id}",
+                                 idempotency_key=ctx.key)
+    if message.status == "skipped":
+        return StepResult("skipped", message.last_error[:300], message.id)
+    rules = engagement_settings.current()
+    message.html_body = tracking.instrument(message.html_body, message.id, opens=rules.track_opens, clicks=rules.track_clicks)
+    return StepResult("emailed", template.name, message.id)
+
+
+def _create_task(ctx: StepContext) -> StepResult:
+    from portal.support.services import create_task
+
+    context = templating.contexts_for([ctx.donor.id], with_unsubscribe=False)[ctx.donor.id]
+    title = templating.render_line(ctx.config.get("title") or "Follow up", context) or "Follow up"
+    due_days = ctx.config.get("due_days")
+    task = create_task(title, donor_id=ctx.donor.id, details=f"From the workflow “{ctx.workflow.name}”.",
+                       assignee_role=ctx.config.get("role") or "fundraiser",
+                       due_at=ctx.now + timedelta(days=due_days) if due_days is not None else None,
+                       source=f"workflow_run:{ctx.run.id}", dedupe_key=ctx.key)
+    return StepResult("done", task.title[:300])
+
+
+def _change_tag(add: bool) -> Callable[[StepContext], StepResult]:
+    def handler(ctx: StepContext) -> StepResult:
+        from portal.donors.services import tags_by_name
+
+        name = (ctx.config.get("tag") or "").strip().lower()
+        tag = tags_by_name([name])[0]
+        donor = ctx.donor
+        has = any(t.name == name for t in donor.tags)
+        if add and not has:
+            donor.tags.append(tag)
+        elif not add and has:
+            donor.tags = [t for t in donor.tags if t.name != name]
+        return StepResult("done", f"{'Tagged' if add else 'Untagged'} “{name}”")
+    return handler
+
+
+register_step("send_email", "Send an email", _send_email,
+              options=[StepOption("template_id", "Email template", "template")],
+              describe=lambda c: f"Email “{_template_name(c.get('template_id'))}”")
+register_step("create_task", "Create a task for staff", _create_task,
+              options=[StepOption("title", "Task title", help="Tokens work here, e.g. Call {{ full_name }}"),
+                       StepOption("role", "For the team", "role"),
+                       StepOption("due_days", "Due after (days)", "number", required=False)],
+              describe=lambda c: f"Task for {c.get('role', 'fundraiser')}s: “{c.get('title', '')}”")
+register_step("add_tag", "Add a tag", _change_tag(True), options=[StepOption("tag", "Tag", "tag")],
+              describe=lambda c: f"Add the tag “{c.get('tag', '')}”")
+register_step("remove_tag", "Remove a tag", _change_tag(False), options=[StepOption("tag", "Tag", "tag")],
+              describe=lambda c: f"Remove the tag “{c.get('tag', '')}”")
+
+
+# ---------------------------------------------------------------- editing workflows
+
+class WorkflowError(ValueError):
+    def __init__(self, message: str, field_name: str | None = None):
+        super().__init__(message)
+        self.field_name = field_name
+
+
+def _days(value, label: str, field_name: str, *, required: bool, low: int = 0, high: int = 3650) -> int | None:
+    if value in (None, ""):
+        if required:
+            raise WorkflowError(f"Enter {label}.", field_name)
+        return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise WorkflowError(f"Enter {label} as a whole number.", field_name) from None
+    if not low <= number <= high:
+        raise WorkflowError(f"Enter {label} between {low} and {high:,}.", field_name)
+    return number
+
+
+def save_workflow(workflow: Workflow | None, *, name: str, description: str, trigger: str, trigger_days=None,
+                  segment_id: int | None = None, reentry_days=None, conversion_days=30) -> Workflow:
+    name = name.strip()
+    if not name:
+        raise WorkflowError("Give the workflow a name.", "name")
+    if trigger not in TRIGGERS:
+        raise WorkflowError("Choose what starts the workflow.", "trigger")
+    spec = TRIGGERS[trigger]
+    days = _days(trigger_days, spec.days_label.lower() or "a number of days", "trigger_days", required=bool(spec.days_label),
+                 low=1) if spec.days_label else None
+    if segment_id is not None and db.session.get(Segment, segment_id) is None:
+        raise WorkflowError("Choose a segment from the list.", "segment_id")
+    reentry = _days(reentry_days, "the days before someone may enter again", "reentry_days", required=False, low=1)
+    conversion = _days(conversion_days, "the conversion window", "conversion_days", required=True, low=1, high=365)
+    if workflow is None:
+        workflow = Workflow()
+        db.session.add(workflow)
+    workflow.name, workflow.description = name[:120], description.strip()[:300]
+    workflow.trigger, workflow.trigger_days, workflow.segment_id = trigger, days, segment_id
+    workflow.reentry_days, workflow.conversion_days = reentry, conversion
+    db.session.commit()
+    return workflow
+
+
+def clean_step_config(kind: str, raw: dict[str, Any]) -> dict[str, Any]:
+    """A step's settings checked against its options; WorkflowError names the field at fault."""
+    if kind not in STEPS:
+        raise WorkflowError("Choose what the step does.", "kind")
+    config: dict[str, Any] = {}
+    for option in STEPS[kind].options:
+        value = raw.get(option.name)
+        value = value.strip() if isinstance(value, str) else value
+        if value in (None, ""):
+            if option.required:
+                raise WorkflowError(f"Enter the {option.label.lower()}.", option.name)
+            continue
+        if option.type == "number":
+            config[option.name] = _days(value, option.label.lower(), option.name, required=option.required)
+        elif option.type == "template":
+            template_id = _days(value, "a template", option.name, required=True, low=1, high=2**31)
+            if db.session.get(EmailTemplate, template_id) is None:
+                raise WorkflowError("Choose a template from the list.", option.name)
+            config[option.name] = template_id
+        elif option.type == "role":
+            if value not in STAFF_ROLES:
+                raise WorkflowError("Choose a team from the list.", option.name)
+            config[option.name] = value
+        elif option.type == "tag":
+            config[option.name] = str(value).lower()[:60]
+        else:
+            errors = templating.check(str(value), "", "-")
+            if errors.get("subject"):
+                raise WorkflowError(errors["subject"], option.name)
+            config[option.name] = str(value)[:200]
+    return config
+
+
+def add_step(workflow: Workflow, kind: str, delay_days, config: dict) -> WorkflowStep:
+    delay = _days(delay_days, "the delay in days", "delay_days", required=True)
+    cleaned = clean_step_config(kind, config)
+    position = max((s.position for s in workflow.steps), default=0) + 1
+    step = WorkflowStep(workflow=workflow, position=position, delay_days=delay, kind=kind, config=cleaned)
+    db.session.add(step)
+    db.session.commit()
+    return step
+
+
+def update_step(step: WorkflowStep, delay_days, config: dict) -> WorkflowStep:
+    step.delay_days = _days(delay_days, "the delay in days", "delay_days", required=True)
+    step.config = clean_step_config(step.kind, config)
+    db.session.commit()
+    return step
+
+
+def remove_step(step: WorkflowStep) -> None:
+    """Runs waiting for this step move on to the next one; its counts go with it."""
+    workflow = step.workflow
+    db.session.delete(step)
+    db.session.flush()
+    if workflow.enabled and not workflow.steps:
+        workflow.enabled = False
+    db.session.commit()
+
+
+def move_step(step: WorkflowStep, direction: int) -> None:
+    """Swap with the neighbour. Runs remember the position they reached, so only future steps reorder."""
+    steps = list(step.workflow.steps)
+    index = steps.index(step)
+    other = index + direction
+    if 0 <= other < len(steps):
+        neighbour = steps[other]
+        step.position, neighbour.position = neighbour.position, step.position
+        db.session.commit()
+
+
+def set_enabled(workflow: Workflow, enabled: bool) -> None:
+    """Disabling stops new entries and pauses waiting steps; enabling resumes them."""
+    if enabled and not workflow.steps:
+        raise WorkflowError("Add at least one step before switching the workflow on.")
+    workflow.enabled = enabled
+    db.session.commit()
+
+
+def delete_workflow(workflow: Workflow) -> None:
+    db.session.delete(workflow)
+    db.session.commit()
+
+
+# ---------------------------------------------------------------- entering
+
+def _first_step(workflow: Workflow) -> WorkflowStep | None:
+    return workflow.steps[0] if workflow.steps else None
+
+
+def _recently_entered(workflow: Workflow, donor_id_column, now: datetime):
+    return exists().where(WorkflowRun.workflow_id == workflow.id, WorkflowRun.donor_id == donor_id_column,
+                          WorkflowRun.entered_at >= now - timedelta(days=workflow.reentry_days))
+
+
+def enter(workflow: Workflow, donor_id: int, occurrence_key: str, *, touchpoint_id: int | None = None,
+          now: datetime | None = None) -> WorkflowRun | None:
+    """Start a run unless this occurrence already started one, the donor is outside the segment,
+    or they entered too recently. Adds to the session; the caller commits."""
+    now = now or utcnow()
+    first = _first_step(workflow)
+    if first is None:
+        return None
+    if db.session.scalar(select(WorkflowRun.id).where(WorkflowRun.workflow_id == workflow.id,
+                                                      WorkflowRun.occurrence_key == occurrence_key)):
+        return None
+    if workflow.reentry_days and db.session.scalar(select(_recently_entered(workflow, donor_id, now))):
+        return None
+    if workflow.segment is not None and not segments.is_member(workflow.segment, donor_id, now=now):
+        return None
+    run = WorkflowRun(workflow_id=workflow.id, donor_id=donor_id, occurrence_key=occurrence_key[:120],
+                      touchpoint_id=touchpoint_id, entered_at=now, next_due_at=now + timedelta(days=first.delay_days))
+    db.session.add(run)
+    db.session.flush()
+    return run
+
+
+def on_touchpoint(touchpoint: Touchpoint) -> None:
+    """Reactor: enter every enabled workflow this touchpoint triggers (in its processing transaction)."""
+    now = utcnow()
+    if touchpoint.occurred_at < now - MAX_TRIGGER_AGE:
+        return
+    keys = [t.key for t in TRIGGERS.values() if t.touchpoint_kind == touchpoint.kind]
+    if touchpoint.kind == "gift_received" and not (touchpoint.data or {}).get("first_gift"):
+        keys.remove("first_gift")
+    workflows = db.session.scalars(select(Workflow).where(Workflow.enabled.is_(True), Workflow.trigger.in_(keys))).all()
+    due = []
+    for workflow in workflows:
+        run = enter(workflow, touchpoint.donor_id, f"touchpoint:{touchpoint.id}", touchpoint_id=touchpoint.id, now=now)
+        if run is not None and run.next_due_at <= now:
+            due.append(run.id)
+    if due:
+        jobs.enqueue_after_commit("default", advance_runs, due)
+
+
+def _local_today(now: datetime) -> date:
+    from portal.settings.services import organisation
+    from portal.timeutil import to_local
+
+    return to_local(now, organisation().timezone).date()
+
+
+def _candidates(workflow: Workflow, now: datetime) -> list[tuple[int, str]]:
+    """(donor_id, occurrence key) for everyone a scheduled trigger finds today, in one query."""
+    days = workflow.trigger_days or 0
+    if workflow.trigger == "inactive":
+        activity = select(Donor.id.label("donor_id"), segments.last_activity_expression().label("last")).subquery()
+        query = select(activity.c.donor_id, activity.c.last).where(activity.c.last < now - timedelta(days=days))
+        donor_column, key = activity.c.donor_id, (lambda row: f"inactive:{row[1]:%Y-%m-%d}")
+    elif workflow.trigger == "no_gift_since":
+        query = select(DonorStats.donor_id, DonorStats.last_gift_at).where(DonorStats.last_gift_at < now - timedelta(days=days))
+        donor_column, key = DonorStats.donor_id, (lambda row: f"no_gift:{row[1]:%Y-%m-%d}")
+    elif workflow.trigger == "birthday":
+        today = _local_today(now)
+        on_day = and_(extract("month", Donor.birthday) == today.month, extract("day", Donor.birthday) == today.day)
+        if today.month == 2 and today.day == 28 and not _is_leap(today.year):
+            on_day = on_day | and_(extract("month", Donor.birthday) == 2, extract("day", Donor.birthday) == 29)
+        query = select(Donor.id, Donor.birthday).where(Donor.birthday.is_not(None), on_day)
+        donor_column, key = Donor.id, (lambda row: f"birthday:{today.year}")
+    elif workflow.trigger == "renewal_due":
+        today = _local_today(now)
+        query = select(RecurringPlan.donor_id, RecurringPlan.id, RecurringPlan.renews_on).where(
+            RecurringPlan.status == "active", RecurringPlan.kind.in_(("sponsorship", "membership")),
+            RecurringPlan.renews_on >= today, RecurringPlan.renews_on <= today + timedelta(days=days))
+        donor_column, key = RecurringPlan.donor_id, (lambda row: f"renewal:{row[1]}:{row[2]:%Y-%m-%d}")
+    else:
+        return []
+    if workflow.segment is not None:
+        query = query.where(donor_column.in_(segments.members_select(workflow.segment, now=now)))
+    if workflow.reentry_days:
+        query = query.where(~_recently_entered(workflow, donor_column, now))
+    return [(row[0], key(row)) for row in db.session.execute(query)]
+
+
+def _is_leap(year: int) -> bool:
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+
+
+def _insert_runs(rows: list[dict]) -> None:
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    for start in range(0, len(rows), 1000):
+        db.session.execute(insert(WorkflowRun).values(rows[start:start + 1000]).on_conflict_do_nothing())
+
+
+@jobs.job
+def enter_scheduled_workflows() -> int:
+    """Hourly: enter donors found by scheduled triggers. An occurrence (this birthday, this renewal,
+    this spell of inactivity) enters once, so running it again the same day adds nobody."""
+    now = utcnow()
+    before = db.session.scalar(select(func.count()).select_from(WorkflowRun)) or 0
+    scheduled = [key for key, trigger in TRIGGERS.items() if trigger.scheduled]
+    for workflow in db.session.scalars(select(Workflow).where(Workflow.enabled.is_(True), Workflow.trigger.in_(scheduled))).all():
+        first = _first_step(workflow)
+        if first is None:
+            continue
+        due = now + timedelta(days=first.delay_days)
+        rows = [{"workflow_id": workflow.id, "donor_id": donor_id, "occurrence_key": key[:120], "status": "active",
+                 "last_position": 0, "next_due_at": due, "entered_at": now, "last_error": ""}
+                for donor_id, key in _candidates(workflow, now)]
+        _insert_runs(rows)
+        db.session.commit()
+    entered = (db.session.scalar(select(func.count()).select_from(WorkflowRun)) or 0) - before
+    run_due_workflow_steps()
+    return entered
+
+
+# ---------------------------------------------------------------- running steps
+
+def due_run_ids(limit: int = 5000, now: datetime | None = None) -> list[int]:
+    now = now or utcnow()
+    return list(db.session.scalars(
+        select(WorkflowRun.id).join(Workflow, Workflow.id == WorkflowRun.workflow_id)
+        .where(WorkflowRun.status == "active", WorkflowRun.next_due_at <= now, Workflow.enabled.is_(True))
+        .order_by(WorkflowRun.next_due_at, WorkflowRun.id).limit(limit)
+    ))
+
+
+@jobs.job
+def run_due_workflow_steps() -> int:
+    """Every few minutes (and from the sweep): hand every due run to `advance_runs`, 200 at a time."""
+    ids = due_run_ids()
+    db.session.commit()
+    for start in range(0, len(ids), 200):
+        jobs.enqueue_now("default", advance_runs, ids[start:start + 200])
+    return len(ids)
+
+
+@jobs.job
+def advance_runs(run_ids: list[int]) -> int:
+    """Execute every step that is due for these runs; returns how many steps ran."""
+    executed = 0
+    with jobs.HeldJobs() as held:
+        for run_id in run_ids:
+            executed += advance_run(run_id, held)
+    return executed
+
+
+def advance_run(run_id: int, held: jobs.HeldJobs) -> int:
+    executed = 0
+    while True:
+        now = utcnow()
+        run = db.session.get(WorkflowRun, run_id)
+        if run is None or run.status != "active" or run.next_due_at is None or run.next_due_at > now:
+            break
+        workflow = run.workflow
+        if not workflow.enabled:
+            break
+        steps = list(workflow.steps)
+        step = next((s for s in steps if s.position > run.last_position), None)
+        following = next((s for s in steps if step is not None and s.position > step.position), None)
+        claimed = db.session.execute(
+            update(WorkflowRun).where(WorkflowRun.id == run.id, WorkflowRun.status == "active",
+                                      WorkflowRun.last_position == run.last_position)
+            .values(last_position=step.position if step else run.last_position,
+                    next_due_at=now + timedelta(days=following.delay_days) if following else None,
+                    status="active" if following else "completed", completed_at=None if following else now,
+                    last_error="")
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if not claimed:
+            db.session.rollback()
+            break
+        if step is None:
+            held.commit()
+            break
+        donor = db.session.get(Donor, run.donor_id)
+        try:
+            result = STEPS[step.kind].handler(StepContext(run, step, workflow, donor, now)) if step.kind in STEPS \
+                else StepResult("skipped", f"No step called “{step.kind}” is installed.")
+            db.session.add(WorkflowRunStep(run_id=run.id, step_id=step.id, executed_at=now, outcome=result.outcome,
+                                           detail=result.detail[:300], email_message_id=result.email_message_id))
+            held.commit()
+        except Exception as exc:  # the step is retried later; the rest of the batch carries on
+            db.session.rollback()
+            log.exception("workflow run %s, step %s failed", run_id, step.id)
+            db.session.execute(update(WorkflowRun).where(WorkflowRun.id == run_id)
+                               .values(next_due_at=now + RETRY_FAILED_STEP_AFTER, last_error=str(exc)[:300]))
+            db.session.commit()
+            break
+        executed += 1
+    return executed
+
+
+# ---------------------------------------------------------------- reporting
+
+class _PlusDays(FunctionElement):
+    """timestamp + N days, which SQLite and PostgreSQL spell differently."""
+
+    type = DateTime()
+    inherit_cache = True
+
+
+@compiles(_PlusDays, "sqlite")
+def _plus_days_sqlite(element, compiler, **kw):
+    moment, days = list(element.clauses)
+    return f"datetime({compiler.process(moment, **kw)}, '+' || {compiler.process(days, **kw)} || ' days')"
+
+
+@compiles(_PlusDays, "postgresql")
+def _plus_days_postgresql(element, compiler, **kw):
+    moment, days = list(element.clauses)
+    return f"({compiler.process(moment, **kw)} + make_interval(days => {compiler.process(days, **kw)}))"
+
+
+def _gave_within(donor_column, since_column, days: int):
+    return exists().where(Gift.donor_id == donor_column, Gift.status == "received", Gift.received_at > since_column,
+                          Gift.received_at <= _PlusDays(since_column, days))
+
+
+@dataclass
+class StepStats:
+    reached: int = 0
+    emailed: int = 0
+    skipped: int = 0
+    opened: int = 0
+    clicked: int = 0
+    converted: int = 0
+
+
+def step_stats(workflow: Workflow) -> dict[int, StepStats]:
+    """Per step, in one query: how many runs reached it, were emailed, opened, clicked, then gave."""
+    rows = db.session.execute(
+        select(WorkflowRunStep.step_id, func.count(),
+               func.sum(case((WorkflowRunStep.outcome == "emailed", 1), else_=0)),
+               func.sum(case((WorkflowRunStep.outcome == "skipped", 1), else_=0)),
+               func.sum(case((EmailMessage.opened_at.is_not(None), 1), else_=0)),
+               func.sum(case((EmailMessage.clicked_at.is_not(None), 1), else_=0)),
+               func.sum(case((_gave_within(WorkflowRun.donor_id, WorkflowRunStep.executed_at, workflow.conversion_days), 1), else_=0)))
+        .join(WorkflowRun, WorkflowRun.id == WorkflowRunStep.run_id)
+        .outerjoin(EmailMessage, EmailMessage.id == WorkflowRunStep.email_message_id)
+        .where(WorkflowRun.workflow_id == workflow.id).group_by(WorkflowRunStep.step_id)
+    ).all()
+    return {row[0]: StepStats(*(int(v or 0) for v in row[1:])) for row in rows}
+
+
+@dataclass
+class WorkflowStats:
+    entered: int = 0
+    active: int = 0
+    completed: int = 0
+    converted: int = 0
+
+
+def workflow_stats(workflow_ids: list[int]) -> dict[int, WorkflowStats]:
+    rows = db.session.execute(
+        select(WorkflowRun.workflow_id, func.count(),
+               func.sum(case((WorkflowRun.status == "active", 1), else_=0)),
+               func.sum(case((WorkflowRun.status == "completed", 1), else_=0)),
+               func.sum(case((_gave_within(WorkflowRun.donor_id, WorkflowRun.entered_at, Workflow.conversion_days), 1), else_=0)))
+        .join(Workflow, Workflow.id == WorkflowRun.workflow_id)
+        .where(WorkflowRun.workflow_id.in_(workflow_ids)).group_by(WorkflowRun.workflow_id)
+    ).all()
+    stats = {workflow_id: WorkflowStats() for workflow_id in workflow_ids}
+    for row in rows:
+        stats[row[0]] = WorkflowStats(*(int(v or 0) for v in row[1:]))
+    return stats
+
+
+@dataclass
+class RunPage:
+    runs: list[WorkflowRun]
+    total: int
+    page: int
+    pages: int
+    filters: dict = field(default_factory=dict)
+
+
+def runs_page(workflow: Workflow, *, page: int = 1, per_page: int = 25, status: str = "", donor_id: int | None = None) -> RunPage:
+    query = select(WorkflowRun).where(WorkflowRun.workflow_id == workflow.id)
+    if status in ("active", "completed"):
+        query = query.where(WorkflowRun.status == status)
+    if donor_id:
+        query = query.where(WorkflowRun.donor_id == donor_id)
+    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    pages = max(1, -(-total // per_page))
+    page = min(max(1, page), pages)
+    runs = db.session.scalars(query.order_by(WorkflowRun.entered_at.desc(), WorkflowRun.id.desc())
+                              .limit(per_page).offset((page - 1) * per_page)).all()
+    return RunPage(list(runs), total, page, pages, {"status": status, "donor_id": donor_id})
+
+
+def runs_for_donor(donor_id: int, limit: int = 10) -> list[WorkflowRun]:
+    return list(db.session.scalars(select(WorkflowRun).where(WorkflowRun.donor_id == donor_id)
+                                   .order_by(WorkflowRun.entered_at.desc(), WorkflowRun.id.desc()).limit(limit)))
+
+
+def all_workflows() -> list[Workflow]:
+    return list(db.session.scalars(select(Workflow).order_by(Workflow.enabled.desc(), Workflow.name)))
+
+
+def workflows_using(template: EmailTemplate) -> list[Workflow]:
+    return [step.workflow for step in db.session.scalars(select(WorkflowStep).where(WorkflowStep.kind == "send_email"))
+            if (step.config or {}).get("template_id") == template.id]

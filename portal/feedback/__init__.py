@@ -1,0 +1,54 @@
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+feedback_cli = AppGroup("feedback", help="Surveys.")
+
+
+@feedback_cli.command("send-surveys")
+def send_surveys_command() -> None:
+    """Send delayed invitations, invite after lapsed plans, and run periodic surveys (idempotent)."""
+    from portal.feedback.services import run_due
+
+    counts = run_due()
+    click.echo(", ".join(f"{name.replace('_', ' ')}: {count}" for name, count in counts.items()))
+
+
+def init_app(app: Flask) -> None:
+    from portal import schedule, sweep
+    from portal.feedback import services, tasks, views
+    from portal.journey import reactors
+    from portal.support.services import register_source
+    from portal.web import add_me_nav, add_panel, add_staff_nav
+
+    app.register_blueprint(views.bp)
+    app.register_blueprint(views.public_bp)
+    app.register_blueprint(views.me_bp)
+    add_staff_nav(app, "surveys.index", "Surveys", views.STAFF_ROLES)
+    add_me_nav(app, "me_surveys.index", "Surveys")
+    add_panel(app, "me_home", views.me_home_panel)
+    add_panel(app, "staff_donor_side", views.donor_panel)
+    register_source("survey_response", "Survey response", views.describe_response)
+    reactors.register("feedback.after_gift", services.after_gift, kinds=["gift_received"])
+    reactors.register("feedback.after_ticket_closed", services.after_ticket_closed, kinds=["ticket_closed"])
+    reactors.register("feedback.after_plan_ended", services.after_plan_ended, kinds=["plan_cancelled"])
+    reactors.register("feedback.follow_up_low_score", services.follow_up_low_score, kinds=["survey_answered"])
+    schedule.register("surveys", tasks.send_due_surveys, "5 * * * *",
+                      description="Send delayed survey invitations, after lapsed plans, and periodic surveys")
+    sweep.register("surveys", tasks.sweep_due_invitations)
+    app.cli.add_command(feedback_cli)
+    _connect_to_engagement()
+
+
+def _connect_to_engagement() -> None:
+    """Segments can select on the latest rating; workflows can send a survey."""
+    from portal.engagement import segments, workflows
+    from portal.feedback import services
+
+    segments.register_field("last_nps", "Latest NPS score (0-10)", "number",
+                            lambda: services.last_score_expression("nps"), group="Satisfaction")
+    segments.register_field("last_csat", "Latest CSAT score (1-5)", "number",
+                            lambda: services.last_score_expression("csat"), group="Satisfaction")
+    workflows.register_step("send_survey", "Send a survey", services.send_survey_step,
+                            options=[workflows.StepOption("survey_id", "Survey number (shown on the survey's page)", "number")],
+                            describe=lambda config: f"Send survey #{config.get('survey_id')}")

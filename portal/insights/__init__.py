@@ -1,0 +1,30 @@
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    from portal import schedule, sweep, web
+    from portal.insights import cli, services, tasks
+    from portal.insights.views import bp
+    from portal.journey import reactors
+
+    app.register_blueprint(bp)
+    web.add_staff_nav(app, "insights.index", "Insights", ("fundraiser",))
+    web.add_home_tiles(app, services.home_tiles)
+    reactors.register("insights-milestones", tasks.mark_milestones_stale, kinds=["inquiry", "plan_started"])
+    sweep.register("insights", services.sweep_lost)
+    schedule.register("insights-milestones", tasks.refresh_milestones, "15 2 * * *", queue="reports",
+                      description="Rebuild donors' journey milestones that changed (the reports do this too, on demand).")
+    schedule.register("insights-headline", tasks.refresh_headline, "*/30 * * * *", queue="reports",
+                      description="Keep the back-office home's headline numbers fresh.")
+    app.cli.add_command(cli.insights_cli)
+    services.register_scope("segment", _segment_members)
+
+
+def _segment_members(segment_id: str):
+    """Every report can be narrowed to an engagement segment's members (None: no such segment)."""
+    from portal.engagement import segments
+    from portal.engagement.models import Segment
+    from portal.extensions import db
+
+    segment = db.session.get(Segment, int(segment_id)) if segment_id.isdigit() else None
+    return segments.members_select(segment) if segment is not None else None

@@ -1,0 +1,262 @@
+"""The insight reports: which exist, how their filters are read, and how their results are computed by a
+job on the `reports` queue and kept as snapshots with the time they were computed."""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any, Callable, Iterator, Mapping
+
+from sqlalchemy import Select, select, update
+from sqlalchemy.exc import IntegrityError
+
+from portal import jobs
+from portal.extensions import db
+from portal.insights import cohorts, engagement, funnel, headline, lifetime, results, retention
+from portal.insights.filters import DateRange, RangeErrors, ReportParams, parse_range, quarter_range, today_local
+from portal.insights.models import ReportSnapshot
+from portal.settings.services import organisation
+from portal.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+MAX_AGE = timedelta(hours=1)  # an older snapshot is shown while a fresh one is computed
+LOST_AFTER = timedelta(minutes=10)  # a snapshot queued this long ago without a result lost its job
+
+
+@dataclass(frozen=True)
+class Report:
+    name: str
+    title: str
+    summary: str
+    compute: Callable[..., Any]
+    result_type: type
+    csv_rows: Callable[[Any], Iterator[list]]
+    default_range: Callable[[date, str], DateRange]
+    max_years: Callable[[str], int]
+    grains: dict[str, str] = field(default_factory=dict)
+    days: tuple[int, ...] = ()
+    definitions: dict[str, str] = field(default_factory=dict)
+
+
+REPORTS: dict[str, Report] = {
+    "funnel": Report("funnel", "Donor journey", "Where donors drop off between inquiry, first gift, regular giving and renewal.",
+                     funnel.compute, funnel.FunnelReport, funnel.csv_rows, lambda today, _: funnel.default_range(today),
+                     lambda _: funnel.MAX_YEARS),
+    "retention": Report("retention", "Retention", "Year-over-year donor and dollar retention, new and repeat, LYBUNT and SYBUNT.",
+                        retention.compute, retention.RetentionReport, retention.csv_rows,
+                        lambda today, _: retention.default_range(today), lambda _: retention.MAX_PERIODS,
+                        definitions=retention.DEFINITIONS),
+    "cohorts": Report("cohorts", "Cohorts", "How many of each month's or year's new donors keep giving.",
+                      cohorts.compute, cohorts.CohortReport, cohorts.csv_rows, cohorts.default_range, cohorts.max_years,
+                      grains=cohorts.GRAINS, definitions=cohorts.DEFINITIONS),
+    "lifetime": Report("lifetime", "Lifetime value", "What donors have given and are expected to give; the most valuable and most at risk.",
+                       lifetime.compute, lifetime.LifetimeReport, lifetime.csv_rows, lambda today, _: lifetime.default_range(today),
+                       lambda _: 30, definitions=lifetime.DEFINITIONS),
+    "engagement": Report("engagement", "Engagement", "Emails sent, opened and clicked, gifts that followed them, and help-centre self-service.",
+                         engagement.compute, engagement.EngagementReport, engagement.csv_rows,
+                         lambda today, _: engagement.default_range(today), lambda _: engagement.MAX_YEARS,
+                         days=engagement.ATTRIBUTION_DAYS, definitions=engagement.DEFINITIONS),
+    "headline": Report("headline", "Headline numbers", "The back-office home's figures with their trends.",
+                       headline.compute, headline.HeadlineReport, lambda report: iter(()),
+                       lambda today, _: headline.default_range(today), lambda _: 1, definitions=headline.DEFINITIONS),
+}
+
+
+class UnknownScope(LookupError):
+    """A donor scope (such as a segment) that doesn't exist; the message is for the user."""
+
+
+# Resolvers for narrowing reports to some donors: prefix -> function(identifier) returning a Select of
+# donor ids, or None when there is no such thing. Segments register here ("segment" -> segment members).
+_SCOPES: dict[str, Callable[[str], Select | None]] = {}
+
+
+def register_scope(prefix: str, resolver: Callable[[str], Select | None]) -> None:
+    _SCOPES[prefix] = resolver
+
+
+def parse_scope(args: Mapping[str, str]) -> str:
+    """The scope named by the query string: "all", or "segment:<id>" when a segment is chosen."""
+    segment = (args.get("segment") or "").strip()
+    if not segment:
+        return "all"
+    if not segment.isdigit():
+        raise UnknownScope("Choose a segment from the list; that segment reference isn't valid.")
+    return f"segment:{int(segment)}"
+
+
+def donor_filter(scope: str) -> Select | None:
+    if scope == "all":
+        return None
+    prefix, _, identifier = scope.partition(":")
+    resolver = _SCOPES.get(prefix)
+    found = resolver(identifier) if resolver else None
+    if found is None:
+        raise UnknownScope(f"There is no {prefix} with id {identifier}; it may have been deleted.")
+    return found
+
+
+def today() -> date:
+    return today_local(organisation().timezone)
+
+
+def parse(report: Report, args: Mapping[str, str]) -> tuple[ReportParams, RangeErrors]:
+    """Filters from the query string. A quarter (funnel cohort) sets the range; blanks take the defaults."""
+    grain = args.get("grain") if args.get("grain") in report.grains else next(iter(report.grains), "")
+    days = engagement.DEFAULT_ATTRIBUTION_DAYS if report.days else 0
+    errors = RangeErrors()
+    if report.days and args.get("days"):
+        raw = args.get("days", "")
+        if raw.isdigit() and int(raw) in report.days:
+            days = int(raw)
+        else:
+            errors["days"] = "Choose one of the listed numbers of days."
+    current = today()
+    default = report.default_range(current, grain)
+    chosen = dict(args)
+    quarter = (args.get("cohort") or "").strip()
+    if quarter:
+        found = quarter_range(quarter)
+        if found is None:
+            errors["cohort"] = "Choose a quarter from the list."
+        else:
+            chosen.update(start=found.start.isoformat(), end=found.end.isoformat())
+    range_, range_errors = parse_range(chosen, default, max_years=report.max_years(grain), today=current)
+    errors.update(range_errors)
+    return ReportParams(range_, grain, days), errors
+
+
+# ---------------------------------------------------------------- snapshots
+
+def params_key(params: ReportParams, scope: str) -> str:
+    canonical = json.dumps({"params": params.to_params(), "scope": scope}, sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def find_snapshot(report: Report, params: ReportParams, scope: str = "all") -> ReportSnapshot | None:
+    return db.session.scalar(select(ReportSnapshot).where(
+        ReportSnapshot.report == report.name, ReportSnapshot.params_key == params_key(params, scope)))
+
+
+def is_stale(snapshot: ReportSnapshot) -> bool:
+    return snapshot.computed_at is None or snapshot.computed_at < utcnow() - MAX_AGE
+
+
+def request(report: Report, params: ReportParams, scope: str = "all", *, force: bool = False) -> ReportSnapshot:
+    """The snapshot for these filters, with a job queued if it is missing, stale or a refresh was asked for.
+
+    A snapshot already queued or running is left alone, so reloading a page never piles up jobs.
+    """
+    snapshot = find_snapshot(report, params, scope)
+    if snapshot is None:
+        snapshot = ReportSnapshot(report=report.name, params_key=params_key(params, scope), params=params.to_params(),
+                                  scope=scope, status="queued", requested_at=utcnow())
+        db.session.add(snapshot)
+        try:
+            db.session.flush()
+        except IntegrityError:  # another request created it a moment ago
+            db.session.rollback()
+            return request(report, params, scope, force=force)
+    elif snapshot.status in ("queued", "running"):
+        return snapshot
+    elif not force and snapshot.status == "done" and not is_stale(snapshot):
+        return snapshot
+    elif not force and snapshot.status == "failed":
+        return snapshot
+    else:
+        snapshot.status, snapshot.requested_at, snapshot.error = "queued", utcnow(), ""
+    from portal.insights.tasks import compute_snapshot
+
+    snapshot.job_id = jobs.enqueue_after_commit("reports", compute_snapshot, snapshot.id)
+    db.session.commit()
+    db.session.refresh(snapshot)
+    return snapshot
+
+
+def run_snapshot(snapshot_id: int) -> None:
+    """The job: compute the report for the snapshot's filters and keep the result. Running it again for
+    a snapshot already computed after it was requested changes nothing."""
+    snapshot = db.session.get(ReportSnapshot, snapshot_id)
+    if snapshot is None or snapshot.report not in REPORTS:
+        return
+    if snapshot.status == "done" and snapshot.computed_at and snapshot.computed_at >= snapshot.requested_at:
+        return
+    report = REPORTS[snapshot.report]
+    started = utcnow()
+    snapshot.status, snapshot.started_at = "running", started
+    db.session.commit()
+    try:
+        result = report.compute(ReportParams.from_params(snapshot.params), tz_name=organisation().timezone,
+                                donor_filter=donor_filter(snapshot.scope), progress=jobs.report_progress)
+    except Exception as exc:  # the page shows the failure and offers to try again
+        db.session.rollback()
+        log.exception("insight report %s (snapshot %s) failed", snapshot.report, snapshot_id)
+        db.session.execute(update(ReportSnapshot).where(ReportSnapshot.id == snapshot_id).values(
+            status="failed", error=_failure_message(exc)))
+        db.session.commit()
+        return
+    snapshot = db.session.get(ReportSnapshot, snapshot_id)
+    snapshot.result, snapshot.status, snapshot.error = results.dump(result), "done", ""
+    snapshot.computed_at = utcnow()
+    snapshot.duration_ms = int((snapshot.computed_at - started).total_seconds() * 1000)
+    db.session.commit()
+
+
+def _failure_message(exc: Exception) -> str:
+    if isinstance(exc, UnknownScope):
+        return str(exc)
+    return "The calculation stopped with an error, which has been logged."
+
+
+def result_of(snapshot: ReportSnapshot | None) -> Any:
+    """The report result kept in a snapshot, or None while there is none yet."""
+    if snapshot is None or snapshot.result is None:
+        return None
+    return results.load(REPORTS[snapshot.report].result_type, snapshot.result)
+
+
+def progress_of(snapshot: ReportSnapshot) -> dict:
+    return jobs.job_progress(snapshot.job_id)
+
+
+def current_result(report: Report, params: ReportParams, scope: str = "all") -> Any:
+    """For exports: the snapshot's result when it is done and fresh, else computed now (within a second
+    by design), so a CSV always has numbers even before anyone opened the page."""
+    snapshot = find_snapshot(report, params, scope)
+    if snapshot is not None and snapshot.status == "done" and not is_stale(snapshot):
+        return result_of(snapshot)
+    return report.compute(params, tz_name=organisation().timezone, donor_filter=donor_filter(scope))
+
+
+def sweep_lost() -> int:
+    """Re-enqueue snapshots whose job vanished (a worker died, Redis was down): queued or running for
+    longer than any report takes."""
+    from portal.insights.tasks import compute_snapshot
+
+    lost = db.session.scalars(select(ReportSnapshot).where(
+        ReportSnapshot.status.in_(("queued", "running")), ReportSnapshot.requested_at < utcnow() - LOST_AFTER,
+        ReportSnapshot.report.in_(list(REPORTS)))).all()
+    for snapshot in lost:
+        snapshot.status, snapshot.requested_at = "queued", utcnow()
+        snapshot.job_id = jobs.enqueue_after_commit("reports", compute_snapshot, snapshot.id)
+    db.session.commit()
+    return len(lost)
+
+
+# ---------------------------------------------------------------- the home page's tiles
+
+def headline_params() -> ReportParams:
+    current = today()
+    return ReportParams(DateRange(current, current))
+
+
+def home_tiles() -> list[dict]:
+    """Tiles for the back-office home from the headline snapshot; a missing or old one is recomputed by a
+    job, so the page never waits for the figures."""
+    from portal.insights.presenters import headline_tiles
+
+    snapshot = request(REPORTS["headline"], headline_params())
+    return headline_tiles(result_of(snapshot), snapshot)

@@ -1,0 +1,181 @@
+"""Staff pages for the insight reports: filters in the query string, results from snapshots, CSV exports."""
+from __future__ import annotations
+
+import csv
+import io
+from typing import Iterator
+
+from flask import Blueprint, Response, abort, redirect, request, stream_with_context, url_for
+
+from portal.auth.access import require_staff, roles_required
+from portal.htmx import is_htmx, render
+from portal.insights import funnel, lifetime, presenters, retention, services
+from portal.insights.filters import RangeErrors, ReportParams, recent_quarters
+from portal.insights.forms import RefreshForm
+from portal.settings.services import organisation
+
+bp = Blueprint("insights", __name__, url_prefix="/staff/insights")
+bp.before_request(require_staff)
+
+PAGE_REPORTS = ("funnel", "retention", "cohorts", "lifetime", "engagement")
+ERROR_LABELS = {"start": "Start date", "end": "End date", "cohort": "Cohort", "days": "Days after an email",
+                "segment": "Segment"}
+
+
+def _report_or_404(name: str) -> services.Report:
+    if name not in PAGE_REPORTS:
+        abort(404)
+    return services.REPORTS[name]
+
+
+def _filters(report: services.Report) -> tuple[ReportParams, str, RangeErrors]:
+    params, errors = services.parse(report, request.args)
+    scope = "all"
+    try:
+        scope = services.parse_scope(request.args)
+        services.donor_filter(scope)
+    except services.UnknownScope as exc:
+        errors["segment"] = str(exc)
+    return params, scope, errors
+
+
+def _page(report: services.Report, params: ReportParams, scope: str, errors: RangeErrors, snapshot=None):
+    result = services.result_of(snapshot)
+    progress = services.progress_of(snapshot) if snapshot is not None and snapshot.status in ("queued", "running") else None
+    # Polling and "Recalculate" replace only the report area; the filter forms swap the whole main column.
+    block = "report_area" if request.headers.get("HX-Target") == "report-area" else None
+    body = render(f"insights/{report.name}.html", block=block, report=report, params=params, errors=errors,
+                  error_labels=ERROR_LABELS, snapshot=snapshot, result=result, progress=progress,
+                  refresh_form=RefreshForm(), quarters=recent_quarters(services.today(), 12), charts=presenters,
+                  reports=services.REPORTS)
+    return body, 400 if errors else 200
+
+
+def report_page(name: str):
+    report = _report_or_404(name)
+    params, scope, errors = _filters(report)
+    if errors:
+        return _page(report, params, scope, errors)
+    return _page(report, params, scope, errors, services.request(report, params, scope))
+
+
+for _name in PAGE_REPORTS:
+    bp.add_url_rule(f"/{_name}", _name, roles_required("fundraiser")(lambda name=_name: report_page(name)))
+
+
+@bp.route("/")
+@roles_required("fundraiser")
+def index():
+    return render("insights/index.html", tiles=services.home_tiles(), reports=services.REPORTS, pages=PAGE_REPORTS)
+
+
+@bp.route("/<name>/refresh", methods=["POST"])
+@roles_required("fundraiser")
+def refresh(name: str):
+    report = _report_or_404(name)
+    if not RefreshForm().validate_on_submit():
+        abort(400)
+    params, scope, errors = _filters(report)
+    if errors:
+        return _page(report, params, scope, errors)
+    snapshot = services.request(report, params, scope, force=True)
+    if is_htmx():
+        return _page(report, params, scope, errors, snapshot)
+    return redirect(url_for(f"insights.{name}", **request.args), code=303)
+
+
+def _csv(rows: Iterator[list], filename: str) -> Response:
+    def generate():
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        for number, row in enumerate(rows):
+            writer.writerow(row)
+            if number % 500 == 0:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
+
+    return Response(stream_with_context(generate()), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def _stem(name: str, params: ReportParams) -> str:
+    return f"{name}-{params.range.start.isoformat()}-to-{params.range.end.isoformat()}"
+
+
+@bp.route("/<name>/export.csv")
+@roles_required("fundraiser")
+def export(name: str):
+    report = _report_or_404(name)
+    params, scope, errors = _filters(report)
+    if errors:
+        return _page(report, params, scope, errors)
+    return _csv(report.csv_rows(services.current_result(report, params, scope)), f"{_stem(name, params)}.csv")
+
+
+@bp.route("/funnel/dropped")
+@roles_required("fundraiser")
+def funnel_dropped():
+    report = services.REPORTS["funnel"]
+    step = request.args.get("step", "")
+    if step not in funnel.DROP_KEYS:
+        abort(404)
+    params, scope, errors = _filters(report)
+    page = None
+    if not errors:
+        page = funnel.dropped_donors(params, step, tz_name=organisation().timezone, donor_filter=services.donor_filter(scope),
+                                     page=request.args.get("page", 1, type=int))
+    return render("insights/funnel_dropped.html", report=report, params=params, errors=errors, error_labels=ERROR_LABELS,
+                  step=funnel.STEPS[step], result=page), 400 if errors else 200
+
+
+@bp.route("/funnel/dropped.csv")
+@roles_required("fundraiser")
+def funnel_dropped_csv():
+    report = services.REPORTS["funnel"]
+    step = request.args.get("step", "")
+    if step not in funnel.DROP_KEYS:
+        abort(404)
+    params, scope, errors = _filters(report)
+    if errors:
+        return funnel_dropped()
+    rows = funnel.dropped_csv(params, step, tz_name=organisation().timezone, donor_filter=services.donor_filter(scope))
+    return _csv(rows, f"{_stem('funnel-' + step.replace('_', '-'), params)}.csv")
+
+
+@bp.route("/retention/donors/<kind>")
+@roles_required("fundraiser")
+def retention_list(kind: str):
+    if kind not in retention.LISTS:
+        abort(404)
+    report = services.REPORTS["retention"]
+    params, scope, errors = _filters(report)
+    page = None
+    if not errors:
+        page = retention.donor_list(kind, params.range, tz_name=organisation().timezone,
+                                    donor_filter=services.donor_filter(scope), page=request.args.get("page", 1, type=int))
+    return render("insights/retention_list.html", report=report, params=params, errors=errors, error_labels=ERROR_LABELS,
+                  kind=kind, title=retention.LISTS[kind], definition=retention.DEFINITIONS[kind], result=page), 400 if errors else 200
+
+
+@bp.route("/retention/donors/<kind>.csv")
+@roles_required("fundraiser")
+def retention_list_csv(kind: str):
+    if kind not in retention.LISTS:
+        abort(404)
+    params, scope, errors = _filters(services.REPORTS["retention"])
+    if errors:
+        return retention_list(kind)
+    rows = retention.donor_list_csv(kind, params.range, tz_name=organisation().timezone, donor_filter=services.donor_filter(scope))
+    return _csv(rows, f"{_stem(kind, params)}.csv")
+
+
+@bp.route("/lifetime/donors.csv")
+@roles_required("fundraiser")
+def lifetime_donors_csv():
+    params, scope, errors = _filters(services.REPORTS["lifetime"])
+    if errors:
+        return report_page("lifetime")
+    rows = lifetime.donors_csv(params, tz_name=organisation().timezone, donor_filter=services.donor_filter(scope))
+    return _csv(rows, f"{_stem('lifetime-value-by-donor', params)}.csv")

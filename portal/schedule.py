@@ -1,0 +1,98 @@
+"""Periodic work. Domains register jobs here; `flask scheduler` runs them on RQ's cron, and each one
+is also a `flask` command so system cron can drive them instead."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Callable
+
+from croniter import croniter
+from flask import Flask
+from rq.cron import CronScheduler
+
+from portal.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Periodic:
+    name: str
+    func: Callable  # an @jobs.job function taking no arguments
+    cron: str  # crontab expression, UTC
+    queue: str = "default"
+    description: str = ""
+
+
+_PERIODIC: dict[str, Periodic] = {}
+
+
+def register(name: str, func: Callable, cron: str, *, queue: str = "default", description: str = "") -> None:
+    _PERIODIC[name] = Periodic(name, func, cron, queue, description)
+
+
+def registered() -> list[Periodic]:
+    return sorted(_PERIODIC.values(), key=lambda p: p.name)
+
+
+def cron_scheduler(connection) -> CronScheduler:
+    """RQ's own cron with every registered job: it only enqueues; workers run the jobs."""
+    scheduler = CronScheduler(connection=connection)
+    for periodic in registered():
+        scheduler.register(periodic.func, queue_name=periodic.queue, cron=periodic.cron, name=periodic.name)
+    return scheduler
+
+
+def due_between(periodic: Periodic, after: datetime, until: datetime) -> bool:
+    """Whether the cron expression fires in (after, until]; both naive UTC."""
+    return croniter(periodic.cron, after).get_next(datetime) <= until
+
+
+class InProcessScheduler:
+    """Without Redis (JOBS_MODE "thread"), a daemon thread of the web process enqueues each registered
+    job when its cron time comes; the in-process job runner then runs it. It is the same list of jobs
+    `flask scheduler` hands to RQ's cron. Several web processes may each run one: every periodic job
+    is idempotent, so a second run finds nothing left to do."""
+
+    def __init__(self, app: Flask):
+        self.app = app
+        self.thread: threading.Thread | None = None
+        self.lock = threading.Lock()
+
+    def start(self) -> None:
+        with self.lock:
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(target=self._loop, name="portal-scheduler", daemon=True)
+                self.thread.start()
+
+    def tick(self, after: datetime, until: datetime) -> list[str]:
+        from portal import jobs
+
+        fired = []
+        with self.app.app_context():
+            for periodic in registered():
+                if due_between(periodic, after, until):
+                    jobs.enqueue_now(periodic.queue, periodic.func)
+                    fired.append(periodic.name)
+        return fired
+
+    def _loop(self) -> None:
+        last = utcnow()
+        while True:
+            time.sleep(max(1.0, 60 - utcnow().second))
+            now = utcnow()
+            try:
+                self.tick(last, now)
+            except Exception:  # a failing tick must not stop the next one
+                log.exception("in-process scheduler tick failed")
+            last = now
+
+
+def run_in_process(app: Flask) -> None:
+    """Start the in-process scheduler with the first request, so CLI commands never start one."""
+    scheduler = InProcessScheduler(app)
+    app.extensions["portal_scheduler"] = scheduler
+    app.before_request(scheduler.start)

@@ -1,0 +1,13 @@
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    from portal import web
+    from portal.selfservice.unsubscribe import bp as unsubscribe_bp
+    from portal.selfservice.views import bp
+
+    app.register_blueprint(bp)
+    app.register_blueprint(unsubscribe_bp)
+    for endpoint, label in (("me.home", "Home"), ("me.giving_history", "My giving"), ("me.plans", "Regular giving"),
+                            ("me.points", "Points & rewards"), ("me.support_index", "Support"), ("me.profile", "My details")):
+        web.add_me_nav(app, endpoint, label)

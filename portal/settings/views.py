@@ -1,0 +1,69 @@
+"""Admin: organisation settings and staff users."""
+from zoneinfo import available_timezones
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_login import current_user
+
+from portal.auth import services as accounts
+from portal.auth.access import require_staff, roles_required
+from portal.auth.forms import EditStaffUserForm, StaffUserForm
+from portal.auth.models import User
+from portal.extensions import db
+from portal.settings import services
+from portal.settings.forms import OrganisationForm
+
+bp = Blueprint("settings", __name__, url_prefix="/staff/admin")
+bp.before_request(require_staff)
+
+
+@bp.route("/organisation", methods=["GET", "POST"])
+@roles_required("admin")
+def organisation():
+    org = services.organisation()
+    form = OrganisationForm(obj=org)
+    if form.validate_on_submit():
+        try:
+            services.update_organisation(name=form.name.data, currency=form.currency.data, timezone=form.timezone.data,
+                                         support_email=form.support_email.data or "", impact_line=form.impact_line.data or "")
+        except services.SettingsError as exc:
+            getattr(form, exc.field_name).errors.append(str(exc))
+        else:
+            flash("Organisation settings saved.", "success")
+            return redirect(url_for("settings.organisation"), code=303)
+    return render_template("settings/organisation.html", form=form, timezones=sorted(available_timezones())), (400 if form.errors else 200)
+
+
+@bp.route("/users", methods=["GET", "POST"])
+@roles_required("admin")
+def users():
+    form = StaffUserForm()
+    if form.validate_on_submit():
+        try:
+            accounts.create_user(form.email.data, form.password.data, form.role.data, name=form.name.data)
+        except accounts.AccountError as exc:
+            getattr(form, exc.field_name or "email").errors.append(str(exc))
+        else:
+            flash(f"{form.name.data} can now sign in.", "success")
+            return redirect(url_for("settings.users"), code=303)
+    return render_template("settings/users.html", users=accounts.staff_users(), form=form), (400 if form.errors else 200)
+
+
+@bp.route("/users/<int:user_id>", methods=["GET", "POST"])
+@roles_required("admin")
+def edit_user(user_id: int):
+    user = db.session.get(User, user_id)
+    if user is None or not user.is_staff:
+        abort(404)
+    form = EditStaffUserForm(obj=user)
+    if form.validate_on_submit():
+        try:
+            accounts.update_staff_user(user, name=form.name.data, role=form.role.data, active=form.active.data,
+                                       acting_user=current_user)
+            if form.password.data:
+                accounts.set_password(user, form.password.data)
+        except accounts.AccountError as exc:
+            getattr(form, exc.field_name or "role").errors.append(str(exc))
+        else:
+            flash("User updated.", "success")
+            return redirect(url_for("settings.users"), code=303)
+    return render_template("settings/user_edit.html", user=user, form=form), (400 if form.errors else 200)

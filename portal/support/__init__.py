@@ -1,0 +1,14 @@
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    from portal.support import services, views
+    from portal.web import add_home_tiles, add_panel, add_staff_nav
+
+    app.register_blueprint(views.tickets_bp)
+    app.register_blueprint(views.tasks_bp)
+    add_staff_nav(app, "tasks.index", "Tasks", ("fundraiser", "support"))
+    add_staff_nav(app, "tickets.index", "Tickets", views.TICKET_ROLES)
+    add_home_tiles(app, views.open_tasks_tile)
+    add_panel(app, "staff_donor_side", views.donor_panel)
+    services.register_source("ticket", "Support ticket", views.describe_ticket)

@@ -1,0 +1,61 @@
+"""A fundraiser opens the donor journey, narrows it to one quarter's cohort and exports the CSV."""
+import csv
+import io
+import os
+from datetime import datetime
+
+import pytest
+
+from portal.extensions import db
+from tests.conftest import PASSWORD, make_donor, make_gift, make_user
+
+
+@pytest.fixture
+def cohort_data(app):
+    """Two donors who came in during April-June 2025 (one gave twice), one in July-September 2025."""
+    with app.app_context():
+        email = make_user("fundraiser", f"browser-{os.urandom(3).hex()}@example.org").email
+        for name, added, gifts in (
+            ("April", datetime(2025, 4, 15, 12), [datetime(2025, 4, 20, 12), datetime(2025, 6, 1, 12)]),
+            ("May", datetime(2025, 5, 10, 12), [datetime(2025, 5, 12, 12)]),
+            ("August", datetime(2025, 8, 3, 12), [datetime(2025, 8, 5, 12)]),
+        ):
+            donor = make_donor(first_name=name, last_name="Cohort", email=f"{name.lower()}@example.org")
+            donor.created_at = added
+            db.session.commit()
+            for when in gifts:
+                make_gift(donor.id, 3000, when)
+        db.session.remove()
+    return email
+
+
+@pytest.mark.browser
+def test_open_the_funnel_filter_by_a_cohort_and_export(page, live_server, cohort_data):
+    page.goto(f"{live_server}/login")
+    page.fill("input[name=email]", cohort_data)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/staff/")
+
+    page.click("nav >> text=Insights")
+    page.click("text=Donor journey")
+    page.wait_for_selector("#funnel-chart")
+    assert page.get_attribute("#funnel-chart", "role") == "img"
+
+    page.select_option("#cohort", "2025-Q2")
+    page.wait_for_url("**cohort=2025-Q2**")
+    scope = page.locator(".report-scope")
+    scope.filter(has_text="1 Apr 2025 and 30 Jun 2025").wait_for()
+    assert "2 donors who came in" in " ".join(scope.inner_text().split())
+    rows = page.locator("#funnel-table tbody tr")
+    assert rows.nth(1).locator("td").first.inner_text() == "2"  # both gave
+    assert rows.nth(2).locator("td").first.inner_text() == "1"  # one gave twice
+
+    with page.expect_download() as download_info:
+        page.click("#export-csv")
+    download = download_info.value
+    assert download.suggested_filename == "funnel-2025-04-01-to-2025-06-30.csv"
+    with open(download.path(), encoding="utf-8") as handle:
+        exported = list(csv.reader(io.StringIO(handle.read())))
+    assert exported[0][:3] == ["step", "label", "donors"]
+    assert [row[2] for row in exported[1:4]] == ["2", "2", "1"]

@@ -1,0 +1,105 @@
+import pytest
+from rq import Queue, SimpleWorker
+from redis import Redis
+
+from portal import jobs
+from portal.extensions import db
+from portal.journey.models import Touchpoint
+from tests.conftest import make_donor
+
+pytestmark = pytest.mark.usefixtures("ctx")
+CALLS: list[int] = []
+
+
+@jobs.job
+def remember(value: int) -> int:
+    CALLS.append(value)
+    jobs.report_progress(1, 2, "halfway")
+    return value
+
+
+@jobs.job
+def explode() -> None:
+    raise ValueError("boom")
+
+
+def test_job_runs_only_after_commit_and_not_after_rollback():
+    CALLS.clear()
+    jobs.enqueue_after_commit("default", remember, 1)
+    db.session.rollback()
+    assert CALLS == []
+    job_id = jobs.enqueue_after_commit("default", remember, 2)
+    assert CALLS == []
+    db.session.commit()
+    assert CALLS == [2]
+    progress = jobs.job_progress(job_id)
+    assert (progress["status"], progress["done"], progress["total"], progress["message"]) == ("finished", 1, 2, "halfway")
+
+
+def test_unknown_queue_is_refused():
+    with pytest.raises(ValueError):
+        jobs.enqueue_after_commit("nope", remember, 1)
+
+
+def test_failing_job_is_reported_in_sync_mode():
+    jobs.enqueue_after_commit("default", explode)
+    with pytest.raises(jobs.JobFailed, match="boom"):
+        db.session.commit()
+
+
+@pytest.mark.redis
+def test_jobs_go_through_real_redis_to_a_worker(app, redis_url):
+    """RQ mode: enqueue after commit onto real Redis, a worker runs it against the same database."""
+    CALLS.clear()
+    app.config.update(JOBS_MODE="rq", REDIS_URL=redis_url)
+    original = app.extensions["portal_jobs"]
+    app.extensions["portal_jobs"] = jobs.JobRunner(app)
+    try:
+        make_donor(email="rq@example.org")  # its touchpoint job goes to the default queue
+        job_id = jobs.enqueue_after_commit("default", remember, 7)
+        db.session.commit()
+        connection = Redis.from_url(redis_url)
+        queue = Queue("default", connection=connection)
+        assert job_id in queue.job_ids and CALLS == []
+        SimpleWorker([queue], connection=connection).work(burst=True)
+        assert CALLS == [7]
+        assert db.session.query(Touchpoint).filter(Touchpoint.processed_at.is_(None)).count() == 0
+    finally:
+        app.extensions["portal_jobs"] = original
+        app.config.update(JOBS_MODE="sync", REDIS_URL=None)
+
+
+def test_redis_down_drops_enqueue_but_the_sweep_finds_the_work(app):
+    app.config.update(JOBS_MODE="rq", REDIS_URL="redis://127.0.0.1:1/0")
+    original = app.extensions["portal_jobs"]
+    app.extensions["portal_jobs"] = jobs.JobRunner(app)
+    try:
+        make_donor(email="down@example.org")  # commit succeeds although the enqueue fails
+    finally:
+        app.extensions["portal_jobs"] = original
+        app.config.update(JOBS_MODE="sync", REDIS_URL=None)
+    assert db.session.query(Touchpoint).filter(Touchpoint.processed_at.is_(None)).count() == 1
+    from portal import sweep
+
+    assert sweep.run_all()["touchpoints"] == 1
+    assert db.session.query(Touchpoint).filter(Touchpoint.processed_at.is_(None)).count() == 0
+
+
+def test_thread_mode_runs_jobs_in_the_background_and_reports_progress(app):
+    import time
+
+    CALLS.clear()
+    app.config["JOBS_MODE"] = "thread"
+    original = app.extensions["portal_jobs"]
+    app.extensions["portal_jobs"] = jobs.JobRunner(app)
+    try:
+        job_id = jobs.enqueue_after_commit("default", remember, 5)
+        db.session.commit()
+        deadline = time.monotonic() + 10
+        while jobs.job_progress(job_id)["status"] != "finished" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert jobs.job_progress(job_id)["status"] == "finished"
+        assert CALLS == [5]
+    finally:
+        app.extensions["portal_jobs"] = original
+        app.config["JOBS_MODE"] = "sync"

@@ -1,0 +1,180 @@
+"""Search on the shipped articles: relevance, typo correction, facets, paging, audiences, odd input, index recovery."""
+from __future__ import annotations
+
+import logging
+import random
+import shutil
+import string
+from pathlib import Path
+
+import pytest
+from flask import current_app
+
+from portal.extensions import db
+from portal.kb import index, services
+from portal.kb.models import Article
+
+
+@pytest.fixture
+def shipped(ctx):
+    """The kb/ articles in the database and a fresh index built from them."""
+    services.sync_directory(services.default_content_dir(), queue_index=False)
+    services.reindex_everything()
+    return {a.slug: a for a in db.session.scalars(db.select(Article))}
+
+
+def titles(result) -> list[str]:
+    return [hit.title for hit in result.hits]
+
+
+def test_stemming_finds_renewal_for_renewing(shipped):
+    result = services.search("renewing")
+    assert result.hits[0].slug == "sponsorship-renewal"
+    assert "<mark" in str(result.hits[0].snippet)
+
+
+def test_title_match_ranks_before_body_mentions(shipped):
+    result = services.search("receipt")
+    assert result.hits[0].slug == "receipts"
+    assert result.total > 3  # the word also appears in other articles' bodies, which rank below
+    result = services.search("volunteering")
+    assert result.hits[0].slug == "volunteering"
+
+
+def test_typo_gives_did_you_mean_from_index_vocabulary_and_results_for_it(shipped):
+    result = services.search("recept")
+    assert result.corrected_from == "recept"
+    assert result.did_you_mean in ("receipt", "receipts")
+    assert result.hits[0].slug == "receipts"
+    partial = services.search("sponsorship letterz")
+    assert partial.total > 0
+    assert partial.did_you_mean == "sponsorship letters"
+
+
+def test_natural_question_finds_the_task_article(shipped):
+    assert services.search("how do I change my card details").hits[0].slug == "update-card-details"
+    assert services.search("leave money in my will").hits[0].slug == "leaving-a-legacy"
+    assert services.search("stop getting emails").hits[0].slug == "email-preferences"
+
+
+def test_search_as_you_type_matches_a_partial_last_word(shipped):
+    typing = services.search("recei", typing=True)
+    assert typing.hits[0].slug == "receipts" and typing.corrected_from is None
+    submitted = services.search("recei", typing=False)  # a finished word that isn't one: served as a correction
+    assert submitted.corrected_from == "recei" and submitted.hits[0].slug == "receipts"
+
+
+def test_snippets_are_escaped_html_with_marks(shipped):
+    snippet = str(services.search("direct debit").hits[0].snippet)
+    assert "<mark" in snippet and "<script" not in snippet
+
+
+def test_staff_only_articles_never_reach_donor_search(shipped):
+    staff_slugs = {slug for slug, a in shipped.items() if a.audience == "staff"}
+    assert len(staff_slugs) >= 3
+    for text in ("staff guide", "refund requests approve", "data request erasure", "tone escalate", "writing help articles"):
+        donor = services.search(text)
+        assert not staff_slugs & {hit.slug for hit in donor.hits}
+        assert all(name != "staff-guide" for name, _ in donor.facets)
+    staff = services.search("refund requests", scope="staff")
+    assert "staff-handling-refund-requests" in {hit.slug for hit in staff.hits}
+    assert services.suggest_for_text("staff guide refund approval", "donor")[0].audience in ("donor", "both")
+    assert services.search("", tag="staff-guide").total == 0
+    assert services.search("", scope="staff", tag="staff-guide").total == 4
+
+
+def test_tag_facets_and_filter(shipped):
+    result = services.search("gift")
+    facets = dict(result.facets)
+    assert facets["receipts"] >= 2
+    filtered = services.search("gift", tag="receipts")
+    assert 0 < filtered.total == facets["receipts"]
+    assert all("receipts" in hit.tags for hit in filtered.hits)
+
+
+def test_paging(shipped):
+    first = services.search("gift", per_page=5)
+    second = services.search("gift", per_page=5, page=2)
+    assert first.total == second.total > 5
+    assert first.pages == second.pages >= 2
+    assert not {h.slug for h in first.hits} & {h.slug for h in second.hits}
+    beyond = services.search("gift", per_page=5, page=999)
+    assert beyond.hits == [] and beyond.total == first.total
+
+
+NASTY = [
+    "", " ", "*", "?", "**", "a*", '"', '""', '"unclosed phrase', "(", ")", "((((", "))", "AND", "OR", "NOT", "AND OR NOT",
+    "title:staff", "audience:staff", "id:1", "[a TO z]", "{a TO z}", "renew^99", "renew~", "renew~2", "-", "+", "+-+-",
+    "*:*", "\\", "\\\\", "'", "don't", "\x00", "\x07bell", "<script>alert(1)</script>", "' OR 1=1 --", "%", "_", "%s%s%n",
+    "ñandú ☃ 💙 中文", "\u202e", "a" * 5000, "receipt " * 300, "(receipt OR card) AND NOT \"direct debit\"", "NOT receipt",
+    "/help/receipts", "𝔲𝔫𝔦𝔠𝔬𝔡𝔢", "1e309", "-1", "0", "null", "None", "undefined", "${jndi:ldap://x}", "{{7*7}}",
+]
+
+
+def test_query_syntax_never_raises(shipped):
+    rng = random.Random(20260)
+    alphabet = string.printable + "“”’—…ßøñ中☃💙" + '"()*?~^:+-'
+    randoms = ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 80))) for _ in range(150)]
+    for text in NASTY + randoms:
+        for scope in ("donor", "staff"):
+            result = services.search(text, scope=scope, typing=True)
+            assert result.total >= 0
+            assert len(result.query) <= index.MAX_QUERY_CHARS
+            if result.query:
+                services.suggest_for_text(text)
+
+
+def test_syntax_laden_query_still_finds_the_words(shipped):
+    result = services.search('"unclosed receipt')
+    assert result.total > 0 and result.hits[0].slug == "receipts"
+
+
+def test_missing_index_is_rebuilt_from_database_with_a_log_line(shipped, caplog):
+    index.close_snapshots()
+    shutil.rmtree(current_app.config["KB_INDEX_DIR"])
+    index._rebuild_requested_at.clear()
+    with caplog.at_level(logging.WARNING, logger="portal.kb.index"):
+        result = services.search("receipt")
+    assert result.hits[0].slug == "receipts" and not result.degraded
+    assert any("missing or damaged" in r.getMessage() and "rebuilding it from the database" in r.getMessage()
+               for r in caplog.records)
+
+
+# Whoosh leaves a damaged table-of-contents file open when it refuses it; Python reports that when collecting it.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_corrupt_index_is_rebuilt(shipped, caplog):
+    index.close_snapshots()
+    directory = Path(current_app.config["KB_INDEX_DIR"])
+    for path in directory.iterdir():
+        path.write_bytes(b"\x00garbage" * 10)
+    index._rebuild_requested_at.clear()
+    with caplog.at_level(logging.WARNING, logger="portal.kb.index"):
+        result = services.search("card")
+    assert result.hits[0].slug == "update-card-details"
+    assert any("rebuilding it from the database" in r.getMessage() for r in caplog.records)
+
+
+def test_unavailable_index_falls_back_to_title_search(shipped, monkeypatch):
+    def unavailable(*args, **kwargs):
+        raise index.IndexUnavailable("rebuild in progress")
+
+    monkeypatch.setattr(index, "run_search", unavailable)
+    result = services.search("receipt")
+    assert result.degraded and result.hits[0].slug == "receipts"
+    assert all("receipt" in h.title.lower() or "receipts" in h.tags for h in result.hits)
+
+
+def test_saving_unpublishing_and_editing_update_the_index_through_the_queue(shipped):
+    article = services.save_article(None, services.ArticleInput(
+        title="Harbour lighthouse tours", body_md="Book a **lighthouse** tour with the keepers.", tags="events, lighthouse"),
+        publish=True)
+    assert services.search("lighthouse").hits[0].article_id == article.id
+    db.session.refresh(article)
+    assert article.indexed_at is not None and article.indexed_at >= article.updated_at
+    services.save_article(article, services.ArticleInput(title="Harbour beacon tours", body_md="Book a beacon tour.",
+                                                         slug=article.slug, tags="events"))
+    assert services.search("lighthouse").total == 0
+    assert services.search("beacon").hits[0].title == "Harbour beacon tours"
+    services.set_published(article, False)
+    assert services.search("beacon").total == 0
+    assert services.articles_due_for_index() == []
