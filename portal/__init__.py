@@ -31,6 +31,10 @@ def _init_extensions(app: Flask) -> None:
     from portal.extensions import csrf, db, htmx, limiter, login_manager, migrate
 
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # A database file never drops a connection; pinging it would add a query to every request.
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {name: value for name, value in app.config["SQLALCHEMY_ENGINE_OPTIONS"].items()
+                                                   if name != "pool_pre_ping"}
     db.init_app(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":

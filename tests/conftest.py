@@ -95,6 +95,7 @@ def app(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def _clean_tables(app):
     yield
+    app.extensions["me_page_store"].clear()
     with app.app_context():
         db.session.remove()
         tables = [t.name for t in reversed(db.metadata.sorted_tables)]

@@ -3,9 +3,11 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     from portal import web
+    from portal.selfservice import cache
     from portal.selfservice.unsubscribe import bp as unsubscribe_bp
     from portal.selfservice.views import bp
 
+    cache.init_app(app)
     app.register_blueprint(bp)
     app.register_blueprint(unsubscribe_bp)
     for endpoint, label in (("me.home", "Home"), ("me.giving_history", "My giving"), ("me.plans", "Regular giving"),

@@ -20,6 +20,7 @@ from portal.giving.models import PLAN_INTERVALS, Gift
 from portal.htmx import is_htmx, render
 from portal.loyalty import services as loyalty
 from portal.money import format_money
+from portal.selfservice.cache import cached_page
 from portal.selfservice.forms import (GiveForm, PlanAmountForm, PlanCancelForm, PreferencesForm, ProfileForm, RedeemForm,
                                       ReplyForm, TicketForm)
 from portal.settings.services import organisation
@@ -65,6 +66,7 @@ def _own_ticket(donor, ticket_id: int) -> Ticket:
 
 @bp.route("")
 @bp.route("/")
+@cached_page
 def home():
     donor = _donor()
     plans = [p for p in giving.plans_for(donor.id) if p.status in ("active", "paused")]
@@ -78,6 +80,7 @@ def home():
 # ---------------------------------------------------------------- giving
 
 @bp.route("/giving")
+@cached_page
 def giving_history():
     donor = _donor()
     gifts = giving.gifts_for(donor.id)
