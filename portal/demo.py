@@ -21,9 +21,9 @@ from sqlalchemy import Date, DateTime, func, select, text
 
 from portal.auth.models import User
 from portal.auth.services import create_user
-from portal.donors.models import Donor, Tag, donor_interests, donor_tags
+from portal.donors.models import Donor, Tag
 from portal.extensions import db
-from portal.giving.models import PLAN_KINDS, Gift, RecurringPlan
+from portal.giving.models import PLAN_KINDS
 from portal.giving.services import add_months, rebuild_all_stats
 from portal.journey.models import Touchpoint
 from portal.money import format_money

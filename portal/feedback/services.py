@@ -14,6 +14,7 @@ from portal import tokens
 from portal.extensions import db
 from portal.feedback.models import QUESTION_KINDS, SURVEY_KINDS, FeedbackSettings, Survey, SurveyInvitation, SurveyQuestion, SurveyResponse
 from portal.journey import services as journey
+from portal.settings.services import settings_row
 from portal.timeutil import utcnow
 
 LINK_DAYS = tokens.MAX_AGE["survey"] // 86400
@@ -43,12 +44,7 @@ class FeedbackError(ValueError):
 # ---------------------------------------------------------------- settings
 
 def settings() -> FeedbackSettings:
-    row = db.session.scalar(select(FeedbackSettings).limit(1))
-    if row is None:
-        row = FeedbackSettings()
-        db.session.add(row)
-        db.session.flush()
-    return row
+    return settings_row(FeedbackSettings)
 
 
 FOLLOW_UP_TEAMS = {"support": "Support specialists", "fundraiser": "Fundraisers"}

@@ -17,6 +17,7 @@ from sqlalchemy.orm import joinedload, lazyload
 from portal.extensions import db
 from portal.retention.models import (ALERT_STATUSES, CHECK_IN_REASONS, Alert, CheckIn, RelationshipManager, RiskHistory,
                                      RiskScore, RiskSettings)
+from portal.settings.services import settings_row
 from portal.timeutil import utcnow
 
 BOUNCE_DAYS = 180
@@ -53,12 +54,7 @@ SIGNALS: dict[str, Signal] = {
 # ---------------------------------------------------------------- settings
 
 def settings() -> RiskSettings:
-    row = db.session.scalar(select(RiskSettings).limit(1))
-    if row is None:
-        row = RiskSettings()
-        db.session.add(row)
-        db.session.flush()
-    return row
+    return settings_row(RiskSettings)
 
 
 SETTING_RANGES = {

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from typing import TypeVar
 from zoneinfo import available_timezones
 
 from flask import g, has_request_context
@@ -16,18 +17,30 @@ class SettingsError(ValueError):
         self.field_name = field_name
 
 
-def organisation() -> Organisation:
-    """The settings row, created with defaults on first use; cached for the request."""
-    if has_request_context() and "organisation" in g:
-        return g.organisation
-    org = db.session.scalar(select(Organisation).limit(1))
-    if org is None:
-        org = Organisation()
-        db.session.add(org)
-        db.session.commit()
+SettingsRow = TypeVar("SettingsRow")
+
+
+def settings_row(model: type[SettingsRow], *, commit: bool = False) -> SettingsRow:
+    """The one row of a settings table, created with its defaults on first use; cached for the request."""
+    cache_name = f"settings_row_{model.__tablename__}"
+    if has_request_context() and cache_name in g:
+        return g.get(cache_name)
+    row = db.session.scalar(select(model).limit(1))
+    if row is None:
+        row = model()
+        db.session.add(row)
+        if commit:
+            db.session.commit()
+        else:
+            db.session.flush()
     if has_request_context():
-        g.organisation = org
-    return org
+        setattr(g, cache_name, row)
+    return row
+
+
+def organisation() -> Organisation:
+    # Committed at once: every page reads it, and a GET's transaction is otherwise rolled back.
+    return settings_row(Organisation, commit=True)
 
 
 def update_organisation(*, name: str, currency: str, timezone: str, support_email: str, impact_line: str) -> Organisation:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import joinedload, lazyload
 from portal.auth.models import STAFF_ROLES, User
 from portal.extensions import db
 from portal.journey import services as journey
+from portal.settings.services import settings_row
 from portal.support.models import TASK_STATUSES, TICKET_STATUSES, SupportSettings, Task, TaskComment, Ticket, TicketMessage
 from portal.timeutil import utcnow
 
@@ -24,12 +25,7 @@ class SupportError(ValueError):
 # ---------------------------------------------------------------- settings
 
 def settings() -> SupportSettings:
-    row = db.session.scalar(select(SupportSettings).limit(1))
-    if row is None:
-        row = SupportSettings()
-        db.session.add(row)
-        db.session.flush()
-    return row
+    return settings_row(SupportSettings)
 
 
 def update_settings(*, first_response_hours: int, resolution_hours: int) -> SupportSettings:

@@ -3,18 +3,17 @@ import re
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import text
 
 from portal.donors.models import Donor
 from portal.donors.services import update_donor
 from portal.extensions import db
-from portal.feedback import services as feedback
 from portal.feedback.models import Survey, SurveyInvitation
 from portal.giving import services as giving
 from portal.kb.models import Article, ArticleSuggestion, SuggestionState
 from portal.loyalty import services as loyalty
 from portal.selfservice import cache, views
-from portal.settings.services import organisation, update_organisation
+from portal.settings.services import update_organisation
 from portal.support import services as support
 from portal.timeutil import utcnow
 from tests.conftest import login, make_donor, make_gift, make_user
