@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Callable
 
 from flask import Flask
-from sqlalchemy import event
+from sqlalchemy import event, exc
 
 from portal.config import ROOT, Config
 
@@ -31,19 +32,42 @@ def _init_extensions(app: Flask) -> None:
     from portal.extensions import csrf, db, htmx, limiter, login_manager, migrate
 
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
-    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
-        # A database file never drops a connection; pinging it would add a query to every request.
-        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {name: value for name, value in app.config["SQLALCHEMY_ENGINE_OPTIONS"].items()
-                                                   if name != "pool_pre_ping"}
     db.init_app(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             event.listen(db.engine, "connect", _sqlite_pragmas)
+        else:
+            ping_after_idle(db.engine, app.config["DB_PING_AFTER_IDLE_SECONDS"])
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     limiter.init_app(app)
     htmx.init_app(app)
     login_manager.init_app(app)
+
+
+def ping_after_idle(engine, seconds: float) -> None:
+    """Ping a pooled connection before reuse only when it has sat idle for `seconds`.
+
+    SQLAlchemy's pool_pre_ping pings on every checkout: two round trips (BEGIN, SELECT 1) on each request
+    of a busy process. An idle connection is the one a database restart or a firewall timeout will have
+    cut, so only that one is checked; a dead one is replaced before the request sees it. A connection cut
+    while in steady use fails its request, and SQLAlchemy then replaces the whole pool."""
+
+    @event.listens_for(engine, "checkin")
+    def _idle_from_now(_dbapi_connection, record) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_connection, record, _proxy) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since <= seconds:
+            return
+        try:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("SELECT 1")
+            cursor.close()
+        except engine.dialect.loaded_dbapi.Error as error:
+            raise exc.DisconnectionError("connection lost while idle") from error
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

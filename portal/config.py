@@ -34,7 +34,9 @@ class Config:
     SQLALCHEMY_DATABASE_URI = _database_url(
         os.environ.get("DATABASE_URL", f"sqlite:///{INSTANCE / 'portal.db'}")
     )
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+    # A pooled PostgreSQL connection idle for longer than this is pinged before reuse (see portal/__init__.py).
+    DB_PING_AFTER_IDLE_SECONDS = float(os.environ.get("DB_PING_AFTER_IDLE_SECONDS", "10"))
     REDIS_URL = os.environ.get("REDIS_URL") or None
     # "thread": jobs run in a background thread of the web process (no Redis needed);
     # "sync": run right after commit and wait (tests); "rq": real Redis queues.
@@ -69,8 +71,8 @@ class TestConfig(Config):
     TESTING = True
     # Tests never need a commit to survive a power cut; skipping the flush makes PostgreSQL runs quicker.
     SQLALCHEMY_ENGINE_OPTIONS = (
-        {"pool_pre_ping": True, "connect_args": {"options": "-c synchronous_commit=off"}}
-        if os.environ.get("TEST_DATABASE_URL", "").startswith("postgres") else {"pool_pre_ping": True}
+        {"connect_args": {"options": "-c synchronous_commit=off"}}
+        if os.environ.get("TEST_DATABASE_URL", "").startswith("postgres") else {}
     )
     SECRET_KEY = "test-secret-key"
     SQLALCHEMY_DATABASE_URI = _database_url(
