@@ -265,6 +265,48 @@ def gifts_for(donor_id: int, *, limit: int | None = None, year: int | None = Non
     return list(db.session.scalars(query))
 
 
+GENERAL_FUND = "General fund"
+
+
+@dataclass
+class GivingHistory:
+    """A donor's gifts for their giving history page: all of them, or one year's."""
+
+    gifts: list[Gift]  # newest first
+    years: list[int]  # every year with a gift, newest first
+    year: int | None  # the year shown; None for all
+    received_by_year: dict[int, int]  # minor units received in each year
+    received_shown: int
+
+
+def giving_history(donor_id: int, year: int | None = None) -> GivingHistory:
+    gifts = gifts_for(donor_id)
+    years = sorted({g.received_at.year for g in gifts}, reverse=True)
+    year = year if year in years else None
+    shown = [g for g in gifts if year is None or g.received_at.year == year]
+    received_by_year = {y: sum(g.amount_minor for g in gifts if g.received_at.year == y and g.status == "received") for y in years}
+    return GivingHistory(shown, years, year, received_by_year, sum(g.amount_minor for g in shown if g.status == "received"))
+
+
+@dataclass
+class AnnualStatement:
+    year: int
+    gifts: list[Gift]  # received gifts, oldest first
+    by_fund: dict[str, int]  # minor units per fund, "General fund" for gifts without one
+    total: int
+
+
+def annual_statement(donor_id: int, year: int) -> AnnualStatement | None:
+    """The year's received gifts for a statement; None when nothing was received that year."""
+    gifts = [g for g in reversed(gifts_for(donor_id, year=year)) if g.status == "received"]
+    if not gifts:
+        return None
+    by_fund: dict[str, int] = {}
+    for gift in gifts:
+        by_fund[gift.fund or GENERAL_FUND] = by_fund.get(gift.fund or GENERAL_FUND, 0) + gift.amount_minor
+    return AnnualStatement(year, gifts, by_fund, sum(g.amount_minor for g in gifts))
+
+
 # ---------------------------------------------------------------- recurring gifts and sponsorships
 
 def add_months(day: date, months: int) -> date:

@@ -30,7 +30,6 @@ from portal.timeutil import utcnow
 
 bp = Blueprint("me", __name__, url_prefix="/me")
 bp.before_request(require_donor)
-GENERAL_FUND = "General fund"
 
 
 def _donor():
@@ -83,15 +82,9 @@ def home():
 @cached_page
 def giving_history():
     donor = _donor()
-    gifts = giving.gifts_for(donor.id)
-    years = sorted({g.received_at.year for g in gifts}, reverse=True)
-    year = request.args.get("year", type=int)
-    if year not in years:
-        year = None
-    shown = [g for g in gifts if year is None or g.received_at.year == year]
-    totals = {y: sum(g.amount_minor for g in gifts if g.received_at.year == y and g.status == "received") for y in years}
-    return render("me/giving.html", block="gift_list", donor=donor, gifts=shown, years=years, year=year, totals=totals,
-                  shown_total=sum(g.amount_minor for g in shown if g.status == "received"))
+    history = giving.giving_history(donor.id, request.args.get("year", type=int))
+    return render("me/giving.html", block="gift_list", donor=donor, gifts=history.gifts, years=history.years,
+                  year=history.year, totals=history.received_by_year, shown_total=history.received_shown)
 
 
 @bp.route("/giving/<int:gift_id>/receipt")
@@ -106,15 +99,11 @@ def giving_receipt(gift_id: int):
 @bp.route("/giving/statement/<int:year>")
 def giving_statement(year: int):
     donor = _donor()
-    gifts = [g for g in giving.gifts_for(donor.id, year=year) if g.status == "received"]
-    if not gifts:
+    statement = giving.annual_statement(donor.id, year)
+    if statement is None:
         abort(404)
-    gifts.reverse()
-    funds: dict[str, int] = {}
-    for gift in gifts:
-        funds[gift.fund or GENERAL_FUND] = funds.get(gift.fund or GENERAL_FUND, 0) + gift.amount_minor
-    return render_template("me/statement.html", donor=donor, year=year, gifts=gifts, funds=funds,
-                           total=sum(g.amount_minor for g in gifts), issued=utcnow())
+    return render_template("me/statement.html", donor=donor, year=year, gifts=statement.gifts, funds=statement.by_fund,
+                           total=statement.total, issued=utcnow())
 
 
 @bp.route("/giving/give", methods=["GET", "POST"])
@@ -122,10 +111,10 @@ def giving_give():
     donor = _donor()
     previous = giving.gifts_for(donor.id, limit=20)
     form = GiveForm()
-    funds = [GENERAL_FUND] + sorted({g.fund for g in previous if g.fund and g.fund != GENERAL_FUND})
-    form.fund.choices = [(f, "Wherever it's needed most" if f == GENERAL_FUND else f) for f in funds]
+    funds = [giving.GENERAL_FUND] + sorted({g.fund for g in previous if g.fund and g.fund != giving.GENERAL_FUND})
+    form.fund.choices = [(f, "Wherever it's needed most" if f == giving.GENERAL_FUND else f) for f in funds]
     if request.method == "GET":
-        form.fund.data = request.args.get("fund") if request.args.get("fund") in funds else GENERAL_FUND
+        form.fund.data = request.args.get("fund") if request.args.get("fund") in funds else giving.GENERAL_FUND
         if previous:
             form.amount.data = f"{previous[0].amount_minor / 100:.2f}".removesuffix(".00")
     if form.validate_on_submit():

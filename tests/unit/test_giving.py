@@ -1,4 +1,4 @@
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -113,3 +113,28 @@ def test_lapsed_plans_are_marked_and_rollup_follows():
     db.session.expire_all()
     assert plan.status == "lapsed"
     assert db.session.get(DonorStats, donor.id).has_active_plan is False
+
+
+def test_giving_history_filters_by_year_and_totals_only_received_gifts():
+    donor = make_donor(first_name="Ivy")
+    make_gift(donor.id, 2000, datetime(2024, 3, 1, 12), fund="Clean water")
+    make_gift(donor.id, 3000, datetime(2025, 5, 1, 12))
+    make_gift(donor.id, 500, datetime(2025, 6, 1, 12), status="pledged")
+    everything = giving.giving_history(donor.id)
+    assert everything.years == [2025, 2024] and everything.year is None and len(everything.gifts) == 3
+    assert everything.received_by_year == {2025: 3000, 2024: 2000} and everything.received_shown == 5000
+    one_year = giving.giving_history(donor.id, 2025)
+    assert one_year.year == 2025 and [g.amount_minor for g in one_year.gifts] == [500, 3000] and one_year.received_shown == 3000
+    assert giving.giving_history(donor.id, 2019).year is None, "a year without gifts shows them all"
+
+
+def test_annual_statement_lists_received_gifts_oldest_first_with_fund_totals():
+    donor = make_donor(first_name="Ivy")
+    make_gift(donor.id, 3000, datetime(2025, 5, 1, 12))
+    make_gift(donor.id, 2000, datetime(2025, 3, 1, 12), fund="Clean water")
+    make_gift(donor.id, 1000, datetime(2025, 4, 1, 12), fund="Clean water")
+    make_gift(donor.id, 500, datetime(2025, 6, 1, 12), status="pledged")
+    statement = giving.annual_statement(donor.id, 2025)
+    assert [g.amount_minor for g in statement.gifts] == [2000, 1000, 3000]
+    assert statement.by_fund == {"Clean water": 3000, giving.GENERAL_FUND: 3000} and statement.total == 6000
+    assert giving.annual_statement(donor.id, 2024) is None
