@@ -29,11 +29,13 @@ ROOT = Path(__file__).resolve().parents[2]
 class SlowSink:
     """An SMTP server that takes `delay` seconds over each RCPT, so a worker spends its time waiting there.
     When the `signal_at`-th RCPT arrives, `reached` is set: every earlier message has been accepted and
-    committed by then, and this one has not been transmitted yet."""
+    committed by then, and this one is held there until `released` is set, so however slowly the test
+    reacts, the message is not transmitted before the worker is killed."""
 
     def __init__(self, delay: float = 0.0, signal_at: int | None = None):
         self.delay, self.signal_at = delay, signal_at
         self.reached = threading.Event()
+        self.released = threading.Event()
         self.rcpts = 0
         self.reply: dict[str, str] = {}
         self.messages = []
@@ -42,6 +44,8 @@ class SlowSink:
         self.rcpts += 1
         if self.rcpts == self.signal_at:
             self.reached.set()
+            while not self.released.is_set():
+                await asyncio.sleep(0.01)
         await asyncio.sleep(self.delay)
         if address in self.reply:
             return self.reply[address]
@@ -69,6 +73,7 @@ def sink():
         require_service("aiosmtpd SMTP server", False, str(exc))
     handler.url = f"smtp://127.0.0.1:{port}"
     yield handler
+    handler.released.set()
     controller.stop()
 
 
@@ -146,6 +151,7 @@ def test_worker_killed_mid_batch_and_restarted_delivers_every_message_exactly_on
     finally:
         _kill_with_children(first.pid)
         first.communicate(timeout=10)
+        sink.released.set()
     assert len(sink.messages) == 14
     assert _statuses() == Counter({"sent": 14, "sending": 26})  # the dead worker's claim still holds the rest
 
