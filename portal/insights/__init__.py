@@ -17,7 +17,7 @@ def init_app(app: Flask) -> None:
     schedule.register("insights-headline", tasks.refresh_headline, "*/30 * * * *", queue="reports",
                       description="Keep the back-office home's headline numbers fresh.")
     app.cli.add_command(cli.insights_cli)
-    services.register_scope("segment", _segment_members)
+    services.register_scope("segment", _segment_members, choices=_segment_choices)
 
 
 def _segment_members(segment_id: str):
@@ -28,3 +28,12 @@ def _segment_members(segment_id: str):
 
     segment = db.session.get(Segment, int(segment_id)) if segment_id.isdigit() else None
     return segments.members_select(segment) if segment is not None else None
+
+
+def _segment_choices() -> list[tuple[int, str]]:
+    from sqlalchemy import select
+
+    from portal.engagement.models import Segment
+    from portal.extensions import db
+
+    return [(segment_id, name) for segment_id, name in db.session.execute(select(Segment.id, Segment.name).order_by(Segment.name))]

@@ -59,3 +59,50 @@ def test_open_the_funnel_filter_by_a_cohort_and_export(page, live_server, cohort
         exported = list(csv.reader(io.StringIO(handle.read())))
     assert exported[0][:3] == ["step", "label", "donors"]
     assert [row[2] for row in exported[1:4]] == ["2", "2", "1"]
+
+
+@pytest.fixture
+def survey_answers(app):
+    from tests import satisfaction_data
+
+    with app.app_context():
+        email = make_user("fundraiser", f"browser-{os.urandom(3).hex()}@example.org").email
+        data = satisfaction_data.build()
+        db.session.remove()
+    return email, data
+
+
+@pytest.mark.browser
+def test_open_the_satisfaction_report_filter_by_survey_and_export(page, live_server, survey_answers):
+    email, data = survey_answers
+    page.goto(f"{live_server}/login")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/staff/")
+
+    page.goto(f"{live_server}/staff/insights/")
+    page.click("text=Satisfaction")
+    page.fill("#start", "2024-01-01")
+    page.fill("#end", "2024-03-31")
+    page.click("form.report-filters button[type=submit]")
+    page.wait_for_selector("#nps-chart")
+    assert page.inner_text("#csat-average") == "3.80" and page.inner_text("#nps-score") == "+20"
+    assert page.get_attribute("#csat-chart", "role") == "img"
+    assert page.locator("#satisfaction-table tbody tr").count() == 3
+    page.screenshot(path="/tmp/insights-satisfaction.png", full_page=True)
+
+    page.select_option("#survey", str(data["surveys"]["nps"]))
+    page.wait_for_url(f"**survey={data['surveys']['nps']}**")
+    page.locator("#csat-average").filter(has_text="—").wait_for()
+    assert page.inner_text("#nps-score") == "+20"
+    assert page.locator(".comment-list .comment").count() == 1
+
+    with page.expect_download() as download_info:
+        page.click("#export-csv")
+    download = download_info.value
+    assert download.suggested_filename == "satisfaction-2024-01-01-to-2024-03-31.csv"
+    with open(download.path(), encoding="utf-8") as handle:
+        exported = list(csv.reader(io.StringIO(handle.read())))
+    assert exported[0][:2] == ["month", "responses"]
+    assert exported[3] == ["all", "10", "0", "", "", "10", "5", "2", "3", "20.0"]
