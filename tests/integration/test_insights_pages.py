@@ -197,3 +197,27 @@ def test_satisfaction_filters_by_survey_and_pages_comments(staff_client, answers
     assert f'<option value="{survey}" selected>After a gift</option>' in html
     bad = client.get("/staff/insights/satisfaction?survey=999999")
     assert bad.status_code == 400 and "Choose a survey from the list" in bad.get_data(as_text=True)
+
+
+def test_engagement_page_lists_workflows_and_points(app, staff_client):
+    from portal.engagement.models import EmailMessage, Workflow
+    from portal.loyalty.models import PointsEntry
+
+    with app.app_context():
+        donor = make_donor(first_name="Welcomed", email="welcomed@example.org")
+        workflow = Workflow(name="Welcome series", trigger="gift_received")
+        db.session.add(workflow)
+        db.session.flush()
+        db.session.add(EmailMessage(donor_id=donor.id, to_email="welcomed@example.org", subject="Hi", text_body="Hi",
+                                    purpose=f"workflow:{workflow.id}", idempotency_key="page:1", message_id="<page.1@example.org>",
+                                    status="sent", sent_at=datetime(2024, 3, 1, 10), opened_at=datetime(2024, 3, 1, 11)))
+        db.session.add_all([PointsEntry(donor_id=donor.id, kind="bonus", points=75, reason="Welcome", source_key="page:bonus",
+                                        occurred_at=datetime(2024, 3, 2)),
+                            PointsEntry(donor_id=donor.id, kind="redeem", points=-25, reason="Reward", source_key="page:redeem",
+                                        occurred_at=datetime(2024, 3, 3))])
+        db.session.commit()
+        workflow_id = workflow.id
+        db.session.remove()
+    html = staff_client("fundraiser").get("/staff/insights/engagement?start=2024-02-01&end=2024-03-31").get_data(as_text=True)
+    assert f'href="/staff/workflows/{workflow_id}">Welcome series</a>' in html
+    assert '<strong id="points-earned">75</strong>' in html and '<strong id="points-redeemed">25</strong>' in html
