@@ -3,7 +3,7 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     from portal import schedule, sweep, web
-    from portal.insights import cli, services, tasks
+    from portal.insights import cli, journey_segments, services, tasks
     from portal.insights.views import bp
     from portal.journey import reactors
 
@@ -12,12 +12,14 @@ def init_app(app: Flask) -> None:
     web.add_home_tiles(app, services.home_tiles)
     reactors.register("insights-milestones", tasks.mark_milestones_stale, kinds=["inquiry", "plan_started"])
     sweep.register("insights", services.sweep_lost)
-    schedule.register("insights-milestones", tasks.refresh_milestones, "15 2 * * *", queue="reports",
+    # Hourly, so segments built on the journey stay current; with nothing changed a check takes milliseconds.
+    schedule.register("insights-milestones", tasks.refresh_milestones, "15 * * * *", queue="reports",
                       description="Rebuild donors' journey milestones that changed (the reports do this too, on demand).")
     schedule.register("insights-headline", tasks.refresh_headline, "*/30 * * * *", queue="reports",
                       description="Keep the back-office home's headline numbers fresh.")
     app.cli.add_command(cli.insights_cli)
     services.register_scope("segment", _segment_members, choices=_segment_choices)
+    journey_segments.register_fields()
 
 
 def _segment_members(segment_id: str):

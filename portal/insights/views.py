@@ -5,13 +5,14 @@ import csv
 import io
 from typing import Iterator
 
-from flask import Blueprint, Response, abort, redirect, request, stream_with_context, url_for
+from flask import Blueprint, Response, abort, flash, redirect, request, stream_with_context, url_for
+from flask_login import current_user
 
 from portal.auth.access import require_staff, roles_required
 from portal.htmx import is_htmx, render
-from portal.insights import funnel, lifetime, presenters, retention, satisfaction, services
+from portal.insights import funnel, journey_segments, lifetime, presenters, retention, satisfaction, services
 from portal.insights.filters import RangeErrors, ReportParams, recent_quarters
-from portal.insights.forms import RefreshForm
+from portal.insights.forms import RefreshForm, SegmentFromListForm
 from portal.settings.services import organisation
 
 bp = Blueprint("insights", __name__, url_prefix="/staff/insights")
@@ -136,7 +137,28 @@ def funnel_dropped():
         page = funnel.dropped_donors(params, step, tz_name=organisation().timezone, donor_filter=services.donor_filter(scope),
                                      page=request.args.get("page", 1, type=int))
     return render("insights/funnel_dropped.html", report=report, params=params, errors=errors, error_labels=ERROR_LABELS,
-                  step=funnel.STEPS[step], result=page), 400 if errors else 200
+                  step=funnel.STEPS[step], result=page, segment_form=SegmentFromListForm()), 400 if errors else 200
+
+
+@bp.route("/funnel/dropped/segment", methods=["POST"])
+@roles_required("fundraiser")
+def funnel_dropped_segment():
+    """Turn the drop-off list (filters in the query string) into a segment and open it."""
+    step = request.args.get("step", "")
+    if step not in funnel.DROP_KEYS:
+        abort(404)
+    if not SegmentFromListForm().validate_on_submit():
+        abort(400)
+    params, scope, errors = _filters(services.REPORTS["funnel"])
+    if errors:
+        return funnel_dropped()
+    try:
+        segment = journey_segments.create_dropped_segment(params, step, scope=scope, actor=current_user)
+    except journey_segments.NotExpressible as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("insights.funnel_dropped", **request.args), code=303)
+    flash(f"Segment “{segment.name}” created from the list.", "success")
+    return redirect(url_for("segments.show", segment_id=segment.id), code=303)
 
 
 @bp.route("/funnel/dropped.csv")

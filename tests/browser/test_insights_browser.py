@@ -106,3 +106,27 @@ def test_open_the_satisfaction_report_filter_by_survey_and_export(page, live_ser
         exported = list(csv.reader(io.StringIO(handle.read())))
     assert exported[0][:2] == ["month", "responses"]
     assert exported[3] == ["all", "10", "0", "", "", "10", "5", "2", "3", "20.0"]
+
+
+@pytest.mark.browser
+def test_turn_the_donors_who_gave_once_into_a_segment(page, live_server, cohort_data):
+    page.goto(f"{live_server}/login")
+    page.fill("input[name=email]", cohort_data)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/staff/")
+
+    page.goto(f"{live_server}/staff/insights/funnel?cohort=2025-Q2")
+    page.wait_for_selector("#funnel-chart")
+    page.click("#funnel-table a[aria-label*='stopped before Second gift']")
+    page.wait_for_url("**/funnel/dropped?**step=second_gift**")
+    assert page.locator("table.data tbody tr").all_inner_texts()[0].startswith("May Cohort")
+    page.screenshot(path="/tmp/insights-dropped.png", full_page=True)
+
+    page.click("#make-segment")
+    page.wait_for_url("**/staff/segments/*")
+    assert "Gave once and not again, came in 1 Apr 2025 to 30 Jun 2025" in page.inner_text("h1")
+    members = page.locator("table.data tbody tr")
+    assert members.count() == 1 and "May" in members.first.inner_text()
+    assert "Gave a second time: no" in page.content()
+    page.screenshot(path="/tmp/insights-segment.png", full_page=True)

@@ -221,3 +221,22 @@ def test_engagement_page_lists_workflows_and_points(app, staff_client):
     html = staff_client("fundraiser").get("/staff/insights/engagement?start=2024-02-01&end=2024-03-31").get_data(as_text=True)
     assert f'href="/staff/workflows/{workflow_id}">Welcome series</a>' in html
     assert '<strong id="points-earned">75</strong>' in html and '<strong id="points-redeemed">25</strong>' in html
+
+
+def test_saving_a_drop_off_list_as_a_segment(app, staff_client, history):
+    from portal.engagement import segments
+    from portal.engagement.models import Segment
+
+    client = staff_client("fundraiser")
+    url = "/staff/insights/funnel/dropped/segment?step=second_gift&start=2023-01-01&end=2023-12-31"
+    assert client.post(url, csrf=False).status_code == 400
+    assert client.post(url.replace("second_gift", "nothing")).status_code == 404
+    assert staff_client("support").post(url).status_code == 403
+    response = client.post(url)
+    assert response.status_code == 303
+    with app.app_context():
+        segment = db.session.scalar(db.select(Segment))
+        assert response.headers["Location"].endswith(f"/staff/segments/{segment.id}")
+        assert set(db.session.scalars(segments.members_select(segment))) == {history[1]}  # Donor1 gave once
+    html = client.get("/staff/insights/funnel/dropped?step=second_gift&start=2023-01-01&end=2023-12-31").get_data(as_text=True)
+    assert 'id="make-segment"' in html
