@@ -57,7 +57,8 @@ def build() -> dict:
         db.session.add(invitation)
         db.session.flush()
         db.session.add(SurveyResponse(invitation_id=invitation.id, survey_id=surveys[kind].id, donor_id=donor.id, kind=kind,
-                                      score=score, answers=_answers(kind, score, comment), created_at=when))
+                                      score=score, answers=_answers(kind, score, comment),
+                                      has_comment=bool(comment and comment.strip()), created_at=when))
         donors[kind].append(donor.id)
     db.session.commit()
     return {"surveys": {kind: survey.id for kind, survey in surveys.items()}, "donors": donors}

@@ -30,13 +30,13 @@ DEFINITIONS = {
     "nps": (f"Net Promoter Score: % promoters ({PROMOTER_MIN}–10) − % detractors (0–{DETRACTOR_MAX}) of the 0–10 "
             "“would you recommend us” ratings, from −100 to +100; passives (7–8) count only in the total."),
     "responses": "Answers received in the period (by the time they were submitted); a survey without a rating counts here only.",
-    "comments": "What donors wrote in the surveys' free-text questions, newest first.",
+    "comments": "What donors wrote in the surveys' free-text questions (blank answers aside), newest first.",
 }
 
 
 class text_answers(FunctionElement):
     """The non-empty free-text answers of a response's `answers` JSON, joined by blank lines (NULL when
-    there are none). Read in the database, so comments can be counted, filtered and paged in SQL."""
+    there are none), read in the database for the comments shown or exported."""
 
     type = Text()
     inherit_cache = True
@@ -158,7 +158,7 @@ def compute(params: ReportParams, *, tz_name: str, donor_filter: Select | None =
     months = [SatisfactionMonth(int(key), _scores(values)) for key, *values in db.session.execute(
         select(month, *_score_columns()).where(*where).group_by(month).order_by(month))]
     progress(1, 3, "Averaging ratings by survey")
-    has_comment = if_else(text_answers(SurveyResponse.answers).is_not(None), literal(1), literal(0))
+    has_comment = if_else(SurveyResponse.has_comment, literal(1), literal(0))
     by_survey = (select(SurveyResponse.survey_id, *_score_columns(), func.sum(has_comment).label("comments"))
                  .where(*where).group_by(SurveyResponse.survey_id).subquery("by_survey"))
     surveys = []
@@ -196,35 +196,40 @@ class CommentPage:
     pages: int
 
 
-def _comments_query(params: ReportParams, tz_name: str, donor_filter: Select | None, donor_columns) -> Select:
-    """Responses in the range with a comment: id, time, *donor_columns, survey name, kind, score, comment."""
-    comment = text_answers(SurveyResponse.answers).label("comment")
-    answered = (select(SurveyResponse.id, SurveyResponse.created_at, SurveyResponse.donor_id, SurveyResponse.survey_id,
-                       SurveyResponse.kind, SurveyResponse.score, comment)
-                .where(*_scoped(params, tz_name, donor_filter)).subquery("answered"))
-    return (select(answered.c.id, answered.c.created_at, *donor_columns, Survey.name, answered.c.kind, answered.c.score,
-                   answered.c.comment)
-            .join(Donor, Donor.id == answered.c.donor_id).join(Survey, Survey.id == answered.c.survey_id)
-            .where(answered.c.comment.is_not(None))
-            .order_by(answered.c.created_at.desc(), answered.c.id.desc()))
+def _commented(params: ReportParams, tz_name: str, donor_filter: Select | None) -> Select:
+    """Ids of the responses in the range with a comment, newest first (read from the reporting index)."""
+    return (select(SurveyResponse.id).where(*_scoped(params, tz_name, donor_filter), SurveyResponse.has_comment)
+            .order_by(SurveyResponse.created_at.desc(), SurveyResponse.id.desc()))
+
+
+def _comment_rows(ids: Select, donor_columns) -> Select:
+    """id, time, *donor_columns, survey name, kind, score and comment text of the responses `ids` selects."""
+    chosen = ids.subquery("chosen")
+    return (select(SurveyResponse.id, SurveyResponse.created_at, *donor_columns, Survey.name, SurveyResponse.kind,
+                   SurveyResponse.score, text_answers(SurveyResponse.answers))
+            .join(chosen, chosen.c.id == SurveyResponse.id)
+            .join(Donor, Donor.id == SurveyResponse.donor_id).join(Survey, Survey.id == SurveyResponse.survey_id)
+            .order_by(SurveyResponse.created_at.desc(), SurveyResponse.id.desc()))
 
 
 def comments(params: ReportParams, *, tz_name: str, donor_filter: Select | None = None, page: int = 1,
              per_page: int = COMMENTS_PER_PAGE) -> CommentPage:
-    """The comments written in the range, newest first, one page of them."""
+    """The comments written in the range, newest first, one page of them: the page's ids come from the
+    index, and only those twenty answers documents are read for their text."""
     without_jit()
-    query = _comments_query(params, tz_name, donor_filter, [Donor])
-    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+    commented = _commented(params, tz_name, donor_filter)
+    total = db.session.scalar(select(func.count()).select_from(commented.order_by(None).subquery())) or 0
     pages = max(1, -(-total // per_page))
     page = min(max(1, page), pages)
-    rows = db.session.execute(query.limit(per_page).offset((page - 1) * per_page)).unique().all()
+    page_ids = commented.limit(per_page).offset((page - 1) * per_page)
+    rows = db.session.execute(_comment_rows(page_ids, [Donor])).unique().all()
     return CommentPage([Comment(*row) for row in rows], total, page, pages)
 
 
 def comments_csv(params: ReportParams, *, tz_name: str, donor_filter: Select | None = None) -> Iterator[list]:
     without_jit()
-    query = _comments_query(params, tz_name, donor_filter,
-                            [Donor.id, Donor.first_name, Donor.last_name, Donor.organisation_name])
+    query = _comment_rows(_commented(params, tz_name, donor_filter).order_by(None),
+                          [Donor.id, Donor.first_name, Donor.last_name, Donor.organisation_name])
     yield ["response_id", "answered_at", "donor_id", "first_name", "last_name", "organisation_name", "survey", "kind", "score",
            "comment"]
     for row in db.session.execute(query.execution_options(yield_per=1000)):
