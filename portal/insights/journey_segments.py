@@ -98,4 +98,9 @@ def create_dropped_segment(params: ReportParams, key: str, *, scope: str = "all"
     if scope_segment is not None:
         description += f", in “{scope_segment.name}”"
     description += f". {step.dropped_label}; donors leave the segment when they take that step."
-    return segments.save_segment(None, name=name, description=description[:300], rules=rules, actor=actor)
+    try:
+        return segments.save_segment(None, name=name, description=description[:300], rules=rules, actor=actor)
+    except segments.SegmentError as exc:  # e.g. the narrowing segment brings the rule past the condition limit
+        db.session.rollback()
+        problems = "; ".join(exc.rule_errors.values()) or str(exc)
+        raise NotExpressible(f"This list can't be saved as one segment: {problems}") from exc

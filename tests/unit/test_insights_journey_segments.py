@@ -73,3 +73,12 @@ def test_a_scope_with_nested_any_groups_is_refused_and_nothing_is_saved():
     with pytest.raises(journey_segments.NotExpressible):
         journey_segments.create_dropped_segment(COHORT, "renewed", scope=f"segment:{nested.id}")
     assert db.session.scalars(select(Segment.name)).all() == ["Nested"]
+
+
+def test_a_scope_that_would_pass_the_condition_limit_is_refused():
+    _cohort()
+    many = segments.save_segment(None, name="Many", description="", rules={"match": "all", "conditions": [
+        {"field": "gift_count", "op": "gte", "value": str(n)} for n in range(segments.MAX_CONDITIONS - 1)]})
+    with pytest.raises(journey_segments.NotExpressible, match="at most 40 conditions"):
+        journey_segments.create_dropped_segment(COHORT, "renewed", scope=f"segment:{many.id}")
+    assert db.session.scalars(select(Segment.name)).all() == ["Many"]
