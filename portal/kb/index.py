@@ -37,6 +37,7 @@ SNIPPET_CHARS = 220
 SNIPPET_MATCHES = 24
 # A full rebuild of at least this many articles is shared between processes.
 PARALLEL_FROM = 2000
+PARALLEL_BATCH = 100  # articles handed to a process at a time
 
 # Words that fill a question ("how do I get my …") but say nothing about which article answers it.
 QUESTION_WORDS = frozenset({"how", "do", "does", "did", "i", "my", "me", "mine", "get", "gets", "getting", "got", "what",
@@ -128,7 +129,7 @@ def rebuild(articles: Iterable, directory: Path | None = None, *, expected: int 
     started = time.perf_counter()
     ix = _writable(directory)
     procs = min(os.cpu_count() or 1, 4) if expected >= PARALLEL_FROM else 1
-    writer = ix.writer(timeout=30, limitmb=128, procs=procs, multisegment=procs > 1)
+    writer = ix.writer(timeout=30, limitmb=128, procs=procs, batchsize=PARALLEL_BATCH, multisegment=procs > 1)
     count = 0
     try:
         for article in articles:
