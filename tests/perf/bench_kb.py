@@ -70,10 +70,20 @@ def _general_vocabulary(topics: list[Topic], rng: random.Random, size: int = 40_
     return words, list(accumulate(1.0 / rank ** 1.07 for rank in range(1, len(words) + 1)))
 
 
+def _title(sentence: str, rng: random.Random) -> str:
+    """A few consecutive words of one of the subject's sentences: titles differ, as real ones do, instead of
+    hundreds of articles sharing the shipped article's title."""
+    words = re.findall(r"[\w'-]+", sentence)
+    length = rng.randint(4, 9)
+    start = rng.randint(0, max(0, len(words) - length))
+    title = " ".join(words[start:start + length])
+    return title[:1].upper() + title[1:]
+
+
 def _generated_rows(count: int, seed: int = 11) -> list[dict]:
     """Articles of 300 to 1,500 words (median about 600), each about one shipped article's subject: its
     sentences, its words (a third of the text) and everyday words, with now and then a word of a
-    neighbouring subject. So "receipt" is common in articles about receipts and rare elsewhere, as in a
+    neighbouring subject; the title is a phrase from one of the subject's sentences. So "receipt" is common in articles about receipts and rare elsewhere, as in a
     real help centre, instead of being spread evenly over every article."""
     from portal.timeutil import utcnow
 
@@ -100,7 +110,7 @@ def _generated_rows(count: int, seed: int = 11) -> list[dict]:
             paragraphs.append(" ".join(words) + ".")
             written += len(words)
         tags = topic.tags[:3] + ([rng.choice(neighbour.tags)] if rng.random() < 0.3 and neighbour.tags else [])
-        title = f"{topic.title} ({rng.choice(general[200:2000])} {number})"
+        title = _title(rng.choice(topic.sentences), rng)
         audience = topic.audience if rng.random() < 0.8 else rng.choices(["both", "donor", "staff"], weights=[6, 3, 1])[0]
         rows.append({
             "slug": f"bench-{number}", "title": title[:200], "summary": paragraphs[0][:200],
