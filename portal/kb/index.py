@@ -2,10 +2,14 @@
 
 One writer: every change reaches the index through jobs on the `index` queue (see tasks.py); web
 processes only read. Open searchers are pooled per process and reused until a writer commits a new
-generation, together with the per-audience and per-tag document sets filters need, so a query pays
-only for matching, scoring and highlighting.
-Body text is indexed with character positions, so highlights come from stored offsets instead of
-re-analysing the text. A missing or unreadable index is rebuilt from the database, never a 500.
+generation, together with the per-audience and per-tag document sets (as bitsets) that filters,
+totals and tag facets need.
+Queries made of plain words, the usual case, are ranked here from each term's scored postings, which
+are read once per index generation and shared by the process's searchers; the best page is found by
+walking each term's best documents first, without scoring every match. Phrases, AND/NOT and prefixes
+go through Whoosh's own matcher. Body text is indexed with character positions, so the shown hits'
+highlights come from stored offsets instead of re-analysing the text.
+A missing or unreadable index is rebuilt from the database, never a 500.
 """
 from __future__ import annotations
 
