@@ -7,8 +7,7 @@ totals and tag facets need.
 Queries made of plain words, the usual case, are ranked here from each term's scored postings, which
 are read once per index generation and shared by the process's searchers; the best page is found by
 walking each term's best documents first, without scoring every match. Phrases, AND/NOT and prefixes
-go through Whoosh's own matcher. Body text is indexed with character positions, so the shown hits'
-highlights come from stored offsets instead of re-analysing the text.
+go through Whoosh's own matcher. Only the shown hits are highlighted (see _snippets).
 A missing or unreadable index is rebuilt from the database, never a 500.
 """
 from __future__ import annotations
@@ -23,6 +22,7 @@ import time
 from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
 
@@ -32,6 +32,7 @@ from whoosh import highlight, index as whoosh_index, qparser, query as wq, writi
 from whoosh.analysis import STOP_WORDS, StandardAnalyzer, StemmingAnalyzer, Token
 from whoosh.fields import ID, KEYWORD, STORED, TEXT, Schema
 from whoosh.filedb.filestore import FileStorage
+from whoosh.lang.porter import stem as porter_stem
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ SCHEMA = Schema(
     # Title and tags outweigh the body: a word in the title is the strongest sign of the right article.
     title=TEXT(analyzer=_STEM, stored=True, field_boost=4.0),
     tag_text=TEXT(analyzer=_STEM, field_boost=2.0),
-    body=TEXT(analyzer=_STEM, stored=True, chars=True),
+    body=TEXT(analyzer=_STEM, stored=True),
     # Unstemmed words of every field: the vocabulary "did you mean" draws from.
     spell=TEXT(analyzer=StandardAnalyzer(minsize=3), phrase=False),
     tags=KEYWORD(stored=True, commas=True, lowercase=True),
@@ -568,46 +569,44 @@ def _best_of_query(snap: Snapshot, q: wq.Query, allowed_docs: frozenset, allowed
     return top, matched
 
 
-def _highlight_words(q: wq.Query, reader) -> dict[str, None]:
-    return {text.decode("utf-8") if isinstance(text, bytes) else text: None
+def _highlight_words(q: wq.Query, reader) -> set[str]:
+    return {text.decode("utf-8") if isinstance(text, bytes) else text
             for fieldname, text in q.existing_terms(reader, expand=True) if fieldname == "body"}
 
 
-def _snippets(searcher, docnums: list[int], words: dict[str, dict | None], stored: dict[int, dict]) -> dict[int, Markup]:
-    """Highlighted passages of each document's body, from the character offsets stored in the index.
+def _snippets(docnums: list[int], stems: set[str], stored: dict[int, dict]) -> dict[int, Markup]:
+    """Highlighted passages of each shown document's body.
 
-    `words` maps each body term to the documents known to contain it (or None when not known), so postings
-    are only read for the documents that hold the term."""
-    tokens: dict[int, list] = {doc: [] for doc in docnums}
-    ordered = sorted(docnums)
-    for leaf, offset in searcher.leaf_searchers():
-        reader = leaf.reader()
-        in_leaf = [doc - offset for doc in ordered if offset <= doc < offset + reader.doc_count_all()]
-        for word, holders in words.items() if in_leaf else ():
-            wanted = [local for local in in_leaf if holders is None or offset + local in holders]
-            if not wanted or ("body", word) not in reader:
-                continue
-            postings = reader.postings("body", word)
-            for local in wanted:
-                if not postings.is_active():
+    The stored body is scanned for words starting like a searched stem (one regular expression, in C) and
+    only those are stemmed to confirm the match; the scan stops at the first SNIPPET_MATCHES matches.
+    Reading stored character offsets instead costs more here: Whoosh decodes a whole block of postings
+    (positions and offsets of 128 documents) for every word of every hit."""
+    prefixes = sorted({stem[:max(3, len(stem) - 2)] for stem in stems if stem})
+    pattern = re.compile(r"\b(?=%s)\w+(?:\.?\w+)*" % "|".join(map(re.escape, prefixes)), re.IGNORECASE) if prefixes else None
+    snippets = {}
+    for doc in docnums:
+        tokens = []
+        for found in pattern.finditer(stored[doc].get("body", "")) if pattern else ():
+            word = found.group().lower()
+            if _stem_word(word) in stems:
+                tokens.append(Token(text=word, startchar=found.start(), endchar=found.end()))
+                if len(tokens) == SNIPPET_MATCHES:
                     break
-                if postings.id() < local:
-                    postings.skip_to(local)
-                if postings.is_active() and postings.id() == local:
-                    tokens[offset + local].extend(Token(text=word, pos=pos, startchar=start, endchar=end)
-                                                  for pos, start, end in postings.value_as("characters"))
-    return {doc: _snippet(stored[doc], tokens[doc]) for doc in docnums}
+        snippets[doc] = _snippet(stored[doc], tokens)
+    return snippets
+
+
+@lru_cache(maxsize=50_000)
+def _stem_word(word: str) -> str:
+    return porter_stem(word)
 
 
 def _snippet(stored: dict, tokens: list) -> Markup:
     text = stored.get("body", "")
     fragment = ""
     if tokens:
-        tokens.sort(key=lambda t: (t.startchar, -(t.endchar - t.startchar)))
-        # The passages come from the first matches: a long article repeating a word doesn't cost more.
-        distinct = [t for n, t in enumerate(tokens) if n == 0 or t.startchar != tokens[n - 1].startchar][:SNIPPET_MATCHES]
         try:
-            fragments = _HIGHLIGHTER.fragmenter.fragment_matches(text, distinct)
+            fragments = _HIGHLIGHTER.fragmenter.fragment_matches(text, tokens)
             fragment = _FORMATTER.format(highlight.top_fragments(fragments, 2, _HIGHLIGHTER.scorer, _HIGHLIGHTER.order))
         except Exception:  # a highlight is a nicety; the summary serves when it can't be built
             fragment = ""
@@ -639,16 +638,16 @@ def _run(snap: Snapshot, text: str, *, scope: str, tag: str | None, page: int, p
     terms = _word_terms(q)
     if terms is not None:
         top, matched = _best_of_words(snap, terms, getattr(q, "scale", None), allowed_docs, allowed_bits, limit)
-        words = {t.text: snap.term("body", t.text).score_of for t in terms if t.fieldname == "body"}
+        words = {t.text for t in terms if t.fieldname == "body"}
     elif isinstance(q, wq.Every):
         top, matched = [(0.0, doc) for doc in members(allowed_bits)[:limit]], allowed_bits
-        words = {}
+        words = set()
     else:
         top, matched = _best_of_query(snap, q, allowed_docs, allowed_bits, limit)
         words = _highlight_words(q, searcher.reader())
     shown = top[(page - 1) * per_page: limit]
     stored = {doc: searcher.stored_fields(doc) for _, doc in shown}
-    snippets = _snippets(searcher, [doc for _, doc in shown], words, stored)
+    snippets = _snippets([doc for _, doc in shown], words, stored)
     hits = [Hit(article_id=int(stored[doc]["id"]), slug=stored[doc]["slug"], title=stored[doc]["title"], snippet=snippets[doc],
                 tags=[t for t in stored[doc].get("tags", "").split(",") if t], audience=stored[doc]["audience"], score=score)
             for score, doc in shown]
