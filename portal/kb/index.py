@@ -28,7 +28,7 @@ from typing import Iterable
 
 from flask import current_app
 from markupsafe import Markup, escape
-from whoosh import highlight, index as whoosh_index, qparser, query as wq, writing
+from whoosh import highlight, qparser, query as wq, writing
 from whoosh.analysis import STOP_WORDS, StandardAnalyzer, StemmingAnalyzer, Token
 from whoosh.fields import ID, KEYWORD, STORED, TEXT, Schema
 from whoosh.filedb.filestore import FileStorage
