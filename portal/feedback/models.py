@@ -102,6 +102,8 @@ class SurveyResponse(db.Model):
     score: Mapped[int | None]  # the CSAT or NPS rating
     low: Mapped[bool] = mapped_column(default=False)  # at or below the threshold when answered
     answers: Mapped[list] = mapped_column(db.JSON)  # [{"question_id", "prompt", "kind", "value"}]
+    # A free-text question was answered: reports count and page comments without reading every answers document.
+    has_comment: Mapped[bool] = mapped_column(default=False)
     channel: Mapped[str] = mapped_column(String(10), default="link")  # link | portal
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

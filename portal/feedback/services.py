@@ -504,8 +504,10 @@ def submit_response(invitation: SurveyInvitation, data: Mapping[str, str], *, ch
         error.submission = submission
         raise error
     low = is_low(survey.kind, submission.score)
+    has_comment = any(answer["kind"] == "text" and answer["value"] for answer in submission.answers)
     response = SurveyResponse(invitation_id=locked.id, survey_id=survey.id, donor_id=locked.donor_id, kind=survey.kind,
-                              score=submission.score, low=low, answers=submission.answers, channel=channel, created_at=now)
+                              score=submission.score, low=low, answers=submission.answers, has_comment=has_comment,
+                              channel=channel, created_at=now)
     locked.status, locked.answered_at = "answered", now
     db.session.add(response)
     try:

@@ -3,7 +3,7 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     from portal import schedule, sweep, web
-    from portal.insights import cli, services, tasks
+    from portal.insights import cli, journey_segments, services, tasks
     from portal.insights.views import bp
     from portal.journey import reactors
 
@@ -12,12 +12,14 @@ def init_app(app: Flask) -> None:
     web.add_home_tiles(app, services.home_tiles)
     reactors.register("insights-milestones", tasks.mark_milestones_stale, kinds=["inquiry", "plan_started"])
     sweep.register("insights", services.sweep_lost)
-    schedule.register("insights-milestones", tasks.refresh_milestones, "15 2 * * *", queue="reports",
+    # Hourly, so segments built on the journey stay current; with nothing changed a check takes milliseconds.
+    schedule.register("insights-milestones", tasks.refresh_milestones, "15 * * * *", queue="reports",
                       description="Rebuild donors' journey milestones that changed (the reports do this too, on demand).")
     schedule.register("insights-headline", tasks.refresh_headline, "*/30 * * * *", queue="reports",
                       description="Keep the back-office home's headline numbers fresh.")
     app.cli.add_command(cli.insights_cli)
-    services.register_scope("segment", _segment_members)
+    services.register_scope("segment", _segment_members, choices=_segment_choices)
+    journey_segments.register_fields()
 
 
 def _segment_members(segment_id: str):
@@ -28,3 +30,12 @@ def _segment_members(segment_id: str):
 
     segment = db.session.get(Segment, int(segment_id)) if segment_id.isdigit() else None
     return segments.members_select(segment) if segment is not None else None
+
+
+def _segment_choices() -> list[tuple[int, str]]:
+    from sqlalchemy import select
+
+    from portal.engagement.models import Segment
+    from portal.extensions import db
+
+    return [(segment_id, name) for segment_id, name in db.session.execute(select(Segment.id, Segment.name).order_by(Segment.name))]

@@ -106,12 +106,14 @@ class Line:
 
 
 def line_chart(chart_id: str, title: str, desc: str, labels: list[str], lines: list[Line], *, unit: str = "%",
-               minimum_top: float = 100.0) -> Markup:
-    """Series over categories placed in equal bands, so the first and last labels stay inside the chart."""
+               minimum_top: float = 100.0, floor: float = 0.0, ceiling: float | None = None) -> Markup:
+    """Series over categories placed in equal bands, so the first and last labels stay inside the chart.
+    The axis runs from `floor` (below zero for scores such as NPS) to `ceiling`, or a round number above the data."""
     left, right, top, bottom, height = 52, 12, 16, 40, 300
     plot_w, plot_h = WIDTH - left - right, height - top - bottom
     values = [v for line in lines for v in line.values if v is not None]
-    ceiling = nice_ceiling(max(values + [minimum_top]))
+    if ceiling is None:
+        ceiling = nice_ceiling(max(values + [minimum_top]))
     band = plot_w / max(1, len(labels))
     every = max(1, math.ceil(len(labels) * 78 / plot_w))  # keep about 78px between axis labels
 
@@ -119,10 +121,10 @@ def line_chart(chart_id: str, title: str, desc: str, labels: list[str], lines: l
         return left + band * (i + 0.5)
 
     def y_of(value: float) -> float:
-        return top + plot_h - plot_h * value / ceiling
+        return top + plot_h - plot_h * (value - floor) / (ceiling - floor)
 
     body = []
-    for tick in (ceiling * i / 4 for i in range(5)):
+    for tick in (floor + (ceiling - floor) * i / 4 for i in range(5)):
         y = y_of(tick)
         body.append(f'<line x1="{left}" x2="{WIDTH - right}" y1="{_fmt(y)}" y2="{_fmt(y)}" stroke="#dde3ec"/>')
         body.append(_text(left - 8, y + 4, f"{tick:,.0f}{unit}" if tick == int(tick) else f"{_fmt(tick)}{unit}",

@@ -35,11 +35,12 @@ class DateRange:
 
 @dataclass(frozen=True)
 class ReportParams:
-    """What a report is computed for: a date range, and for some reports a grain or a number of days."""
+    """What a report is computed for: a date range, and for some reports a grain, a number of days or a survey."""
 
     range: DateRange
     grain: str = ""
     days: int = 0
+    survey: int = 0  # satisfaction: one survey's responses (0: every survey)
 
     def to_params(self) -> dict[str, str | int]:
         params: dict[str, str | int] = self.range.to_params()
@@ -47,11 +48,14 @@ class ReportParams:
             params["grain"] = self.grain
         if self.days:
             params["days"] = self.days
+        if self.survey:
+            params["survey"] = self.survey
         return params
 
     @classmethod
     def from_params(cls, params: Mapping[str, str | int]) -> "ReportParams":
-        return cls(DateRange.from_params(params), str(params.get("grain", "")), int(params.get("days", 0)))
+        return cls(DateRange.from_params(params), str(params.get("grain", "")), int(params.get("days", 0)),
+                   int(params.get("survey", 0)))
 
 
 def local_midnight(day: date, tz_name: str) -> datetime:

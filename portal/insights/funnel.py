@@ -84,40 +84,57 @@ class FunnelReport:
         return next((s for s in self.steps if s.key == self.biggest_drop), None)
 
 
+def currently_lapsed(as_of: datetime) -> ColumnElement:
+    """No gift for 18 months up to `as_of` and no active plan, without a long gap between two gifts."""
+    return and_(M.lapsed_at.is_(None), M.last_gift_at < as_of - timedelta(days=milestones.LAPSE_DAYS), not_(M.has_active_plan))
+
+
+def reached(key: str, as_of: datetime) -> ColumnElement:
+    """A condition on a donor's milestones row: they reached step `key` (lapsing: as of `as_of`)."""
+    return {
+        "first_gift": M.first_gift_at.is_not(None),
+        "second_gift": M.second_gift_at.is_not(None),
+        "regular": M.regular_at.is_not(None),
+        "renewed": M.renewed_at.is_not(None),
+        "lapsed": or_(M.lapsed_at.is_not(None), currently_lapsed(as_of)),
+        "reactivated": M.reactivated_at.is_not(None),
+    }[key]
+
+
+def previous_step(key: str) -> str | None:
+    """The step a donor on the list for `key` has reached (None: only being in the cohort)."""
+    if key == "reactivated":
+        return "lapsed"
+    if key == "lapsed":
+        return None
+    index = [step.key for step in MAIN_STEPS].index(key)
+    return MAIN_STEPS[index - 1].key if index > 1 else None
+
+
 class _Cohort:
     """Conditions over the milestones of the donors who entered in the range."""
 
     def __init__(self, range_: DateRange, tz_name: str, donor_filter: Select | None, as_of: datetime):
         low, high = range_.bounds(tz_name)
+        self.as_of = as_of
         self.where = [M.entered_at >= low, M.entered_at < high]
         if donor_filter is not None:
             self.where.append(M.donor_id.in_(donor_filter))
-        self.currently_lapsed = and_(
-            M.lapsed_at.is_(None), M.last_gift_at < as_of - timedelta(days=milestones.LAPSE_DAYS), not_(M.has_active_plan))
-        self.lapsed = or_(M.lapsed_at.is_not(None), self.currently_lapsed)
+        self.currently_lapsed = currently_lapsed(as_of)
+        self.lapsed = reached("lapsed", as_of)
 
     def select(self, *columns) -> Select:
         return select(*columns).select_from(M).where(*self.where)
 
     def reached(self, key: str) -> ColumnElement:
-        return {
-            "first_gift": M.first_gift_at.is_not(None),
-            "second_gift": M.second_gift_at.is_not(None),
-            "regular": M.regular_at.is_not(None),
-            "renewed": M.renewed_at.is_not(None),
-            "lapsed": self.lapsed,
-            "reactivated": M.reactivated_at.is_not(None),
-        }[key]
+        return reached(key, self.as_of)
 
     def dropped(self, key: str) -> ColumnElement:
         """Who the list for a step shows: stopped just before it (the lapse path: lapsed, or not back)."""
         if key == "lapsed":
             return self.lapsed
-        if key == "reactivated":
-            return and_(self.lapsed, M.reactivated_at.is_(None))
-        index = [step.key for step in MAIN_STEPS].index(key)
-        previous = MAIN_STEPS[index - 1].key
-        before = self.reached(previous) if previous != "entered" else M.donor_id.is_not(None)
+        previous = previous_step(key)
+        before = self.reached(previous) if previous else M.donor_id.is_not(None)
         return and_(before, not_(self.reached(key)))
 
     def duration(self, key: str) -> ColumnElement:

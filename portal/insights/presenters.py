@@ -11,6 +11,7 @@ from portal.insights.headline import DEFINITIONS as HEADLINE_DEFINITIONS, Headli
 from portal.insights.lifetime import STATES as LIFETIME_STATES, LifetimeReport
 from portal.insights.models import ReportSnapshot
 from portal.insights.retention import RetentionReport
+from portal.insights.satisfaction import SatisfactionReport
 from portal.money import format_money
 from portal.settings.services import organisation
 
@@ -115,6 +116,33 @@ def kb_chart(report: EngagementReport) -> Markup:
             charts.Bar("Neither", other, f"{other:,}")]
     desc = "; ".join(f"{bar.label}: {bar.value_text}" for bar in bars)
     return charts.horizontal_bars("kb-chart", "Help-centre visits and what followed", desc, bars)
+
+
+def _score(value: float | None, digits: int) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def nps_text(value: float | None) -> str:
+    """NPS as people write it: a whole number with its sign."""
+    return "—" if value is None else f"{value:+.0f}"
+
+
+def csat_chart(report: SatisfactionReport) -> Markup:
+    months = report.months
+    desc = " ".join(f"{m.label}: CSAT average {_score(m.scores.csat_average, 2)} from {m.scores.csat_ratings:,} ratings." for m in months)
+    return charts.line_chart("csat-chart", "CSAT average by month (1 to 5)", desc or "No ratings in this range.",
+                             [m.label for m in months], [charts.Line("CSAT average", [m.scores.csat_average for m in months])],
+                             unit="", floor=1, ceiling=5)
+
+
+def nps_chart(report: SatisfactionReport) -> Markup:
+    months = report.months
+    desc = " ".join(f"{m.label}: NPS {nps_text(m.scores.nps)} from {m.scores.nps_ratings:,} ratings "
+                    f"({m.scores.promoters:,} promoters, {m.scores.passives:,} passives, {m.scores.detractors:,} detractors)."
+                    for m in months)
+    return charts.line_chart("nps-chart", "NPS by month (−100 to +100)", desc or "No ratings in this range.",
+                             [m.label for m in months], [charts.Line("NPS", [m.scores.nps for m in months])],
+                             unit="", floor=-100, ceiling=100)
 
 
 def legend(names: list[str]) -> Markup:

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from portal import jobs
 from portal.extensions import db
-from portal.insights import cohorts, engagement, funnel, headline, lifetime, results, retention
+from portal.insights import cohorts, engagement, funnel, headline, lifetime, results, retention, satisfaction
 from portal.insights.filters import DateRange, RangeErrors, ReportParams, parse_range, quarter_range, today_local
 from portal.insights.models import ReportSnapshot
 from portal.settings.services import organisation
@@ -39,6 +39,7 @@ class Report:
     grains: dict[str, str] = field(default_factory=dict)
     days: tuple[int, ...] = ()
     definitions: dict[str, str] = field(default_factory=dict)
+    by_survey: bool = False  # offers a choice of survey
 
 
 REPORTS: dict[str, Report] = {
@@ -59,6 +60,10 @@ REPORTS: dict[str, Report] = {
                          engagement.compute, engagement.EngagementReport, engagement.csv_rows,
                          lambda today, _: engagement.default_range(today), lambda _: engagement.MAX_YEARS,
                          days=engagement.ATTRIBUTION_DAYS, definitions=engagement.DEFINITIONS),
+    "satisfaction": Report("satisfaction", "Satisfaction", "CSAT average and NPS over time and by survey, with what donors wrote.",
+                           satisfaction.compute, satisfaction.SatisfactionReport, satisfaction.csv_rows,
+                           lambda today, _: satisfaction.default_range(today), lambda _: satisfaction.MAX_YEARS,
+                           definitions=satisfaction.DEFINITIONS, by_survey=True),
     "headline": Report("headline", "Headline numbers", "The back-office home's figures with their trends.",
                        headline.compute, headline.HeadlineReport, lambda report: iter(()),
                        lambda today, _: headline.default_range(today), lambda _: 1, definitions=headline.DEFINITIONS),
@@ -70,12 +75,23 @@ class UnknownScope(LookupError):
 
 
 # Resolvers for narrowing reports to some donors: prefix -> function(identifier) returning a Select of
-# donor ids, or None when there is no such thing. Segments register here ("segment" -> segment members).
+# donor ids, or None when there is no such thing. Segments register here ("segment" -> segment members),
+# with the choices the filter offers.
 _SCOPES: dict[str, Callable[[str], Select | None]] = {}
+_SCOPE_CHOICES: dict[str, Callable[[], list[tuple[int, str]]]] = {}
 
 
-def register_scope(prefix: str, resolver: Callable[[str], Select | None]) -> None:
+def register_scope(prefix: str, resolver: Callable[[str], Select | None],
+                   choices: Callable[[], list[tuple[int, str]]] | None = None) -> None:
     _SCOPES[prefix] = resolver
+    if choices is not None:
+        _SCOPE_CHOICES[prefix] = choices
+
+
+def scope_choices(prefix: str) -> list[tuple[int, str]]:
+    """(id, name) of what a report can be narrowed to, for the filter's list."""
+    provider = _SCOPE_CHOICES.get(prefix)
+    return provider() if provider else []
 
 
 def parse_scope(args: Mapping[str, str]) -> str:
@@ -114,6 +130,13 @@ def parse(report: Report, args: Mapping[str, str]) -> tuple[ReportParams, RangeE
             days = int(raw)
         else:
             errors["days"] = "Choose one of the listed numbers of days."
+    survey = 0
+    if report.by_survey and args.get("survey"):
+        raw = args.get("survey", "")
+        if raw.isdigit() and any(survey_id == int(raw) for survey_id, _ in satisfaction.survey_choices()):
+            survey = int(raw)
+        else:
+            errors["survey"] = "Choose a survey from the list; that one doesn't exist (it may have been deleted)."
     current = today()
     default = report.default_range(current, grain)
     chosen = dict(args)
@@ -126,7 +149,7 @@ def parse(report: Report, args: Mapping[str, str]) -> tuple[ReportParams, RangeE
             chosen.update(start=found.start.isoformat(), end=found.end.isoformat())
     range_, range_errors = parse_range(chosen, default, max_years=report.max_years(grain), today=current)
     errors.update(range_errors)
-    return ReportParams(range_, grain, days), errors
+    return ReportParams(range_, grain, days, survey), errors
 
 
 # ---------------------------------------------------------------- snapshots

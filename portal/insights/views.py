@@ -5,21 +5,22 @@ import csv
 import io
 from typing import Iterator
 
-from flask import Blueprint, Response, abort, redirect, request, stream_with_context, url_for
+from flask import Blueprint, Response, abort, flash, redirect, request, stream_with_context, url_for
+from flask_login import current_user
 
 from portal.auth.access import require_staff, roles_required
 from portal.htmx import is_htmx, render
-from portal.insights import funnel, lifetime, presenters, retention, services
+from portal.insights import funnel, journey_segments, lifetime, presenters, retention, satisfaction, services
 from portal.insights.filters import RangeErrors, ReportParams, recent_quarters
-from portal.insights.forms import RefreshForm
+from portal.insights.forms import RefreshForm, SegmentFromListForm
 from portal.settings.services import organisation
 
 bp = Blueprint("insights", __name__, url_prefix="/staff/insights")
 bp.before_request(require_staff)
 
-PAGE_REPORTS = ("funnel", "retention", "cohorts", "lifetime", "engagement")
+PAGE_REPORTS = ("funnel", "retention", "cohorts", "lifetime", "engagement", "satisfaction")
 ERROR_LABELS = {"start": "Start date", "end": "End date", "cohort": "Cohort", "days": "Days after an email",
-                "segment": "Segment"}
+                "segment": "Segment", "survey": "Survey"}
 
 
 def _report_or_404(name: str) -> services.Report:
@@ -39,7 +40,7 @@ def _filters(report: services.Report) -> tuple[ReportParams, str, RangeErrors]:
     return params, scope, errors
 
 
-def _page(report: services.Report, params: ReportParams, scope: str, errors: RangeErrors, snapshot=None):
+def _page(report: services.Report, params: ReportParams, scope: str, errors: RangeErrors, snapshot=None, **extra):
     result = services.result_of(snapshot)
     progress = services.progress_of(snapshot) if snapshot is not None and snapshot.status in ("queued", "running") else None
     # Polling and "Recalculate" replace only the report area; the filter forms swap the whole main column.
@@ -47,8 +48,17 @@ def _page(report: services.Report, params: ReportParams, scope: str, errors: Ran
     body = render(f"insights/{report.name}.html", block=block, report=report, params=params, errors=errors,
                   error_labels=ERROR_LABELS, snapshot=snapshot, result=result, progress=progress,
                   refresh_form=RefreshForm(), quarters=recent_quarters(services.today(), 12), charts=presenters,
-                  reports=services.REPORTS)
+                  reports=services.REPORTS, segments=services.scope_choices("segment"),
+                  surveys=satisfaction.survey_choices() if report.by_survey else [], **extra)
     return body, 400 if errors else 200
+
+
+def _extras(report: services.Report, params: ReportParams, scope: str) -> dict:
+    """What a page shows besides its snapshot, read live: the satisfaction report's page of comments."""
+    if report.name != "satisfaction":
+        return {}
+    return {"comments": satisfaction.comments(params, tz_name=organisation().timezone, donor_filter=services.donor_filter(scope),
+                                              page=request.args.get("page", 1, type=int))}
 
 
 def report_page(name: str):
@@ -56,7 +66,7 @@ def report_page(name: str):
     params, scope, errors = _filters(report)
     if errors:
         return _page(report, params, scope, errors)
-    return _page(report, params, scope, errors, services.request(report, params, scope))
+    return _page(report, params, scope, errors, services.request(report, params, scope), **_extras(report, params, scope))
 
 
 for _name in PAGE_REPORTS:
@@ -80,7 +90,7 @@ def refresh(name: str):
         return _page(report, params, scope, errors)
     snapshot = services.request(report, params, scope, force=True)
     if is_htmx():
-        return _page(report, params, scope, errors, snapshot)
+        return _page(report, params, scope, errors, snapshot, **_extras(report, params, scope))
     return redirect(url_for(f"insights.{name}", **request.args), code=303)
 
 
@@ -127,7 +137,28 @@ def funnel_dropped():
         page = funnel.dropped_donors(params, step, tz_name=organisation().timezone, donor_filter=services.donor_filter(scope),
                                      page=request.args.get("page", 1, type=int))
     return render("insights/funnel_dropped.html", report=report, params=params, errors=errors, error_labels=ERROR_LABELS,
-                  step=funnel.STEPS[step], result=page), 400 if errors else 200
+                  step=funnel.STEPS[step], result=page, segment_form=SegmentFromListForm()), 400 if errors else 200
+
+
+@bp.route("/funnel/dropped/segment", methods=["POST"])
+@roles_required("fundraiser")
+def funnel_dropped_segment():
+    """Turn the drop-off list (filters in the query string) into a segment and open it."""
+    step = request.args.get("step", "")
+    if step not in funnel.DROP_KEYS:
+        abort(404)
+    if not SegmentFromListForm().validate_on_submit():
+        abort(400)
+    params, scope, errors = _filters(services.REPORTS["funnel"])
+    if errors:
+        return funnel_dropped()
+    try:
+        segment = journey_segments.create_dropped_segment(params, step, scope=scope, actor=current_user)
+    except journey_segments.NotExpressible as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("insights.funnel_dropped", **request.args), code=303)
+    flash(f"Segment “{segment.name}” created from the list.", "success")
+    return redirect(url_for("segments.show", segment_id=segment.id), code=303)
 
 
 @bp.route("/funnel/dropped.csv")
@@ -179,3 +210,13 @@ def lifetime_donors_csv():
         return report_page("lifetime")
     rows = lifetime.donors_csv(params, tz_name=organisation().timezone, donor_filter=services.donor_filter(scope))
     return _csv(rows, f"{_stem('lifetime-value-by-donor', params)}.csv")
+
+
+@bp.route("/satisfaction/comments.csv")
+@roles_required("fundraiser")
+def satisfaction_comments_csv():
+    params, scope, errors = _filters(services.REPORTS["satisfaction"])
+    if errors:
+        return report_page("satisfaction")
+    rows = satisfaction.comments_csv(params, tz_name=organisation().timezone, donor_filter=services.donor_filter(scope))
+    return _csv(rows, f"{_stem('satisfaction-comments', params)}.csv")

@@ -2,34 +2,47 @@
 
 One writer: every change reaches the index through jobs on the `index` queue (see tasks.py); web
 processes only read. Open searchers are pooled per process and reused until a writer commits a new
-generation, together with the per-audience and per-tag document sets filters need, so a query pays
-only for matching, scoring and highlighting.
-Body text is indexed with character positions, so highlights come from stored offsets instead of
-re-analysing the text. A missing or unreadable index is rebuilt from the database, never a 500.
+generation, together with the per-audience and per-tag document sets (as bitsets) that filters,
+totals and tag facets need.
+Queries made of plain words, the usual case, are ranked here from each term's scored postings, which
+are read once per index generation and shared by the process's searchers; the best page is found by
+walking each term's best documents first, without scoring every match. Phrases, AND/NOT and prefixes
+go through Whoosh's own matcher. Only the shown hits are highlighted (see _snippets).
+A missing or unreadable index is rebuilt from the database, never a 500.
 """
 from __future__ import annotations
 
+import heapq
 import logging
+import os
 import re
 import shutil
 import threading
 import time
+from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
 
 from flask import current_app
 from markupsafe import Markup, escape
-from whoosh import highlight, index as whoosh_index, qparser, query as wq, writing
-from whoosh.analysis import STOP_WORDS, StandardAnalyzer, StemmingAnalyzer
+from whoosh import highlight, qparser, query as wq, writing
+from whoosh.analysis import STOP_WORDS, StandardAnalyzer, StemmingAnalyzer, Token
 from whoosh.fields import ID, KEYWORD, STORED, TEXT, Schema
+from whoosh.filedb.filestore import FileStorage
+from whoosh.lang.porter import stem as porter_stem
 
 log = logging.getLogger(__name__)
 
 MAX_QUERY_CHARS = 200
 MAX_QUERY_TERMS = 16
 SNIPPET_CHARS = 220
+SNIPPET_MATCHES = 24
+# A full rebuild of at least this many articles is shared between processes.
+PARALLEL_FROM = 2000
+PARALLEL_BATCH = 100  # articles handed to a process at a time
 
 # Words that fill a question ("how do I get my …") but say nothing about which article answers it.
 QUESTION_WORDS = frozenset({"how", "do", "does", "did", "i", "my", "me", "mine", "get", "gets", "getting", "got", "what",
@@ -42,7 +55,7 @@ SCHEMA = Schema(
     # Title and tags outweigh the body: a word in the title is the strongest sign of the right article.
     title=TEXT(analyzer=_STEM, stored=True, field_boost=4.0),
     tag_text=TEXT(analyzer=_STEM, field_boost=2.0),
-    body=TEXT(analyzer=_STEM, stored=True, chars=True),
+    body=TEXT(analyzer=_STEM, stored=True),
     # Unstemmed words of every field: the vocabulary "did you mean" draws from.
     spell=TEXT(analyzer=StandardAnalyzer(minsize=3), phrase=False),
     tags=KEYWORD(stored=True, commas=True, lowercase=True),
@@ -50,7 +63,6 @@ SCHEMA = Schema(
     summary=STORED,
 )
 AUDIENCES_FOR_SCOPE = {"donor": ("donor", "both"), "staff": ("donor", "staff", "both")}
-_SPELL_ANALYZER = StandardAnalyzer(minsize=3)
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -85,11 +97,17 @@ def index_dir() -> Path:
     return Path(current_app.config["KB_INDEX_DIR"])
 
 
+def _storage(directory: Path) -> FileStorage:
+    # Without memory maps: Whoosh wraps each mapped segment file in a BytesIO, which copies the whole file
+    # (tens of MB at 20,000 articles) every time a reader opens it. Plain reads open in microseconds.
+    return FileStorage(str(directory), supports_mmap=False)
+
+
 def _open(directory: Path):
     if not directory.is_dir() or not any(directory.glob("*.toc")):
         raise IndexUnavailable(f"no index in {directory}")
     try:
-        return whoosh_index.open_dir(str(directory))
+        return _storage(directory).open_index()
     except Exception as exc:  # Whoosh raises many kinds of errors for damaged files
         raise IndexUnavailable(f"index in {directory} is unreadable: {exc.__class__.__name__}: {exc}") from exc
 
@@ -104,15 +122,19 @@ def _writable(directory: Path):
         if directory.exists():
             shutil.rmtree(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        return whoosh_index.create_in(str(directory), SCHEMA)
+        return _storage(directory).create_index(SCHEMA)
 
 
-def rebuild(articles: Iterable, directory: Path | None = None) -> int:
-    """Replace the whole index with these articles in one commit (readers keep their snapshot meanwhile)."""
+def rebuild(articles: Iterable, directory: Path | None = None, *, expected: int = 0) -> int:
+    """Replace the whole index with these articles in one commit (readers keep their snapshot meanwhile).
+
+    From PARALLEL_FROM articles on, every core analyses a share of them into its own segment; the segments
+    are left as they are (searches read them together) instead of being merged into one on the way."""
     directory = directory or index_dir()
     started = time.perf_counter()
     ix = _writable(directory)
-    writer = ix.writer(timeout=30, limitmb=256)
+    procs = min(os.cpu_count() or 1, 4) if expected >= PARALLEL_FROM else 1
+    writer = ix.writer(timeout=30, limitmb=128, procs=procs, batchsize=PARALLEL_BATCH, multisegment=procs > 1)
     count = 0
     try:
         for article in articles:
@@ -121,8 +143,9 @@ def rebuild(articles: Iterable, directory: Path | None = None) -> int:
     except BaseException:
         writer.cancel()
         raise
-    writer.commit(mergetype=writing.CLEAR, optimize=True)
-    log.info("KB index rebuilt in %s: %d articles in %.1fs", directory, count, time.perf_counter() - started)
+    writer.commit(mergetype=writing.CLEAR, optimize=procs == 1)
+    log.info("KB index rebuilt in %s: %d articles in %.1fs (%d process%s)", directory, count,
+             time.perf_counter() - started, procs, "" if procs == 1 else "es")
     return count
 
 
@@ -150,32 +173,124 @@ def remove(article_id: int, directory: Path | None = None) -> None:
 
 # ---------------------------------------------------------------- the reused searcher
 
+def bitset(docnums: Iterable[int]) -> int:
+    """Document numbers as the bits of one integer: `&`, `|` and `bit_count()` then run in C."""
+    buffer = bytearray()
+    for doc in docnums:
+        byte = doc >> 3
+        if byte >= len(buffer):
+            buffer.extend(bytes(byte - len(buffer) + 1))
+        buffer[byte] |= 1 << (doc & 7)
+    return int.from_bytes(buffer, "little")
+
+
+def members(bits: int) -> list[int]:
+    """The document numbers set in a bitset, in order."""
+    out = []
+    for byte_number, byte in enumerate(bits.to_bytes((bits.bit_length() + 7) // 8, "little")):
+        while byte:
+            low = byte & -byte
+            out.append(byte_number * 8 + low.bit_length() - 1)
+            byte ^= low
+    return out
+
+
+@dataclass
+class TermScores:
+    """One indexed term's documents with their BM25F scores."""
+
+    bits: int
+    score_of: dict[int, float]
+    ranked: list[int]  # the documents, best score first
+
+    @property
+    def size(self) -> int:
+        return len(self.ranked)
+
+
+class TermCache:
+    """The scores of recently searched terms on one generation of the index, shared by every searcher open
+    on it: common words are read and scored once per index write instead of on every query."""
+
+    MAX_POSTINGS = 600_000  # about 100 MB with 20,000 long articles; a few hundred articles never get near it
+
+    def __init__(self, generation: int):
+        self.generation = generation
+        self.lock = threading.Lock()
+        self.terms: OrderedDict[tuple[str, str], TermScores] = OrderedDict()
+        self.postings = 0
+
+    def get(self, key: tuple[str, str]) -> TermScores | None:
+        with self.lock:
+            found = self.terms.get(key)
+            if found is not None:
+                self.terms.move_to_end(key)
+            return found
+
+    def put(self, key: tuple[str, str], scores: TermScores) -> None:
+        with self.lock:
+            if key in self.terms:
+                return
+            self.terms[key] = scores
+            self.postings += scores.size
+            while self.postings > self.MAX_POSTINGS and len(self.terms) > 1:
+                _, dropped = self.terms.popitem(last=False)
+                self.postings -= dropped.size
+
+
 @dataclass
 class Snapshot:
-    """An open searcher on one generation of the index, with the document sets filters need."""
+    """An open searcher on one generation of the index, with the document sets filters and facets need
+    (fixed until the next commit) and the generation's term scores."""
 
     searcher: object
     generation: int
     audience_docs: dict[str, frozenset] = field(default_factory=dict)
-    tag_docs: dict[str, frozenset] = field(default_factory=dict)
+    audience_bits: dict[str, int] = field(default_factory=dict)
+    tag_bits: dict[str, int] = field(default_factory=dict)
+    term_cache: TermCache | None = None
 
     @classmethod
     def open(cls, ix) -> "Snapshot":
         searcher = ix.searcher()
         reader = searcher.reader()
-        tag_docs = {}
+        deleted = bitset(doc for doc in range(reader.doc_count_all()) if reader.is_deleted(doc)) if reader.has_deletions() else 0
+        tag_bits = {}
         for term in reader.lexicon("tags"):
-            tag_docs[term.decode("utf-8")] = frozenset(reader.postings("tags", term).all_ids())
+            tag_bits[term.decode("utf-8")] = bitset(reader.postings("tags", term).all_ids()) & ~deleted
         by_audience = {}
         for audience in ("donor", "staff", "both"):
             if ("audience", audience) in reader:
-                by_audience[audience] = frozenset(reader.postings("audience", audience.encode()).all_ids())
+                by_audience[audience] = bitset(reader.postings("audience", audience.encode()).all_ids()) & ~deleted
             else:
-                by_audience[audience] = frozenset()
-        deleted = frozenset(doc for doc in range(reader.doc_count_all()) if reader.is_deleted(doc)) if reader.has_deletions() else frozenset()
-        audience_docs = {scope: frozenset().union(*(by_audience[a] for a in audiences)) - deleted
-                         for scope, audiences in AUDIENCES_FOR_SCOPE.items()}
-        return cls(searcher, ix.latest_generation(), audience_docs, {t: d - deleted for t, d in tag_docs.items()})
+                by_audience[audience] = 0
+        audience_bits = {}
+        for scope, audiences in AUDIENCES_FOR_SCOPE.items():
+            audience_bits[scope] = 0
+            for audience in audiences:
+                audience_bits[scope] |= by_audience[audience]
+        audience_docs = {scope: frozenset(members(bits)) for scope, bits in audience_bits.items()}
+        return cls(searcher, reader.generation(), audience_docs, audience_bits, tag_bits)
+
+    def term(self, fieldname: str, text: str) -> TermScores:
+        cached = self.term_cache.get((fieldname, text)) if self.term_cache else None
+        if cached is not None:
+            return cached
+        score_of: dict[int, float] = {}
+        weighting = self.searcher.weighting
+        for leaf, offset in self.searcher.leaf_searchers():
+            reader = leaf.reader()
+            if (fieldname, text) not in reader:
+                continue
+            scorer = weighting.scorer(leaf, fieldname, text)
+            postings = reader.postings(fieldname, text)  # deleted documents are already left out
+            while postings.is_active():
+                score_of[offset + postings.id()] = scorer.score(postings)
+                postings.next()
+        loaded = TermScores(bitset(score_of), score_of, sorted(score_of, key=lambda doc: (-score_of[doc], doc)))
+        if self.term_cache:
+            self.term_cache.put((fieldname, text), loaded)
+        return loaded
 
 
 class SnapshotPool:
@@ -186,6 +301,7 @@ class SnapshotPool:
         self.size = size
         self.lock = threading.Lock()
         self.free: dict[str, list[Snapshot]] = {}
+        self.term_caches: dict[str, TermCache] = {}
 
     def borrow(self, directory: Path) -> Snapshot:
         key = str(directory)
@@ -201,10 +317,16 @@ class SnapshotPool:
                 pass
             snap.searcher.close()
         try:
-            return Snapshot.open(_open(directory))
+            snap = Snapshot.open(_open(directory))
         except IndexUnavailable as exc:
             _recover(directory, str(exc))
-            return Snapshot.open(_open(directory))
+            snap = Snapshot.open(_open(directory))
+        with self.lock:
+            cache = self.term_caches.get(key)
+            if cache is None or cache.generation != snap.generation:
+                cache = self.term_caches[key] = TermCache(snap.generation)
+        snap.term_cache = cache if cache.generation == snap.generation else None
+        return snap
 
     def give_back(self, directory: Path, snap: Snapshot) -> None:
         with self.lock:
@@ -218,6 +340,7 @@ class SnapshotPool:
         with self.lock:
             pooled = [snap for free in self.free.values() for snap in free]
             self.free.clear()
+            self.term_caches.clear()
         for snap in pooled:
             snap.searcher.close()
 
@@ -360,17 +483,137 @@ class Found:
 _FORMATTER = highlight.HtmlFormatter(tagname="mark", between=" … ")
 _HIGHLIGHTER = highlight.Highlighter(fragmenter=highlight.PinpointFragmenter(maxchars=SNIPPET_CHARS, surround=60, autotrim=True),
                                      formatter=_FORMATTER)
+SCORED_FIELDS = ("title", "tag_text", "body")
+# Up to this many candidates are scored outright; beyond it the best page is found from each term's best
+# documents first (threshold algorithm), which stops long before the end of common words' postings.
+SCORE_ALL_BELOW = 1500
 
 
-def _snippet(hit, stored: dict) -> Markup:
-    try:
-        fragment = _HIGHLIGHTER.highlight_hit(hit, "body", top=2)
-    except Exception:  # a highlight is a nicety; the summary serves when it can't be built
-        fragment = ""
+def _word_terms(q: wq.Query) -> list[wq.Term] | None:
+    """The terms of a query made only of words (the usual case), or None for phrases, AND, NOT, prefixes..."""
+    if isinstance(q, wq.Term):
+        leaves = [q]
+    elif isinstance(q, wq.Or) and q.boost == 1.0 and not q.minmatch:
+        leaves = list(q.subqueries)
+    else:
+        return None
+    if not all(type(leaf) is wq.Term and leaf.fieldname in SCORED_FIELDS for leaf in leaves):
+        return None
+    return leaves
+
+
+def _coordinated(total: float, matching: int, termcount: int, scale: float | None) -> float:
+    """Whoosh's coordination bonus (the "SQR" of the Or group): documents with more of the words rank higher."""
+    if not scale or termcount <= 1 or termcount == scale:
+        return total
+    return (total + (matching - 1) / (termcount - scale) ** 2) * (termcount - 1) / termcount
+
+
+def _best_of_words(snap: Snapshot, terms: list[wq.Term], scale: float | None, allowed_docs: frozenset,
+                   allowed_bits: int, limit: int) -> tuple[list[tuple[float, int]], int]:
+    """The best `limit` documents for an OR of words, and the bitset of every allowed match."""
+    loaded = [(snap.term(t.fieldname, t.text), t.boost) for t in terms]
+    loaded = [(scores, boost) for scores, boost in loaded if scores.score_of]
+    matched = 0
+    for scores, _ in loaded:
+        matched |= scores.bits
+    matched &= allowed_bits
+    termcount = len(loaded)
+
+    def score(doc: int) -> float:
+        total, matching = 0.0, 0
+        for scores, boost in loaded:
+            value = scores.score_of.get(doc)
+            if value is not None:
+                total += value * boost
+                matching += 1
+        return _coordinated(total, matching, termcount, scale)
+
+    if matched.bit_count() <= SCORE_ALL_BELOW:
+        ranked = sorted(((score(doc), doc) for doc in members(matched)), key=lambda item: (-item[0], item[1]))
+        return ranked[:limit], matched
+    best: list[tuple[float, int]] = []  # min-heap of (score, -docnum)
+    seen: set[int] = set()
+    depth = 0
+    while True:
+        frontier, active = 0.0, False
+        for scores, boost in loaded:
+            if depth >= len(scores.ranked):
+                continue
+            active = True
+            doc = scores.ranked[depth]
+            frontier += scores.score_of[doc] * boost
+            if doc in seen:
+                continue
+            seen.add(doc)
+            if doc in allowed_docs:
+                item = (score(doc), -doc)
+                if len(best) < limit:
+                    heapq.heappush(best, item)
+                elif item > best[0]:
+                    heapq.heapreplace(best, item)
+        # No document not seen yet can score above every word's current frontier together.
+        if not active or (len(best) == limit and best[0][0] >= _coordinated(frontier, termcount, termcount, scale)):
+            break
+        depth += 1
+    return [(value, -negated) for value, negated in sorted(best, reverse=True)], matched
+
+
+def _best_of_query(snap: Snapshot, q: wq.Query, allowed_docs: frozenset, allowed_bits: int,
+                   limit: int) -> tuple[list[tuple[float, int]], int]:
+    """Phrases, AND/NOT and prefixes: Whoosh's own matching, without recording matched terms per document."""
+    searcher = snap.searcher
+    results = searcher.search(q, limit=limit, filter=set(allowed_docs))
+    top = [(hit.score or 0.0, hit.docnum) for hit in results]
+    matched = bitset(searcher.docs_for_query(q)) & allowed_bits
+    return top, matched
+
+
+def _highlight_words(q: wq.Query, reader) -> set[str]:
+    return {text.decode("utf-8") if isinstance(text, bytes) else text
+            for fieldname, text in q.existing_terms(reader, expand=True) if fieldname == "body"}
+
+
+def _snippets(docnums: list[int], stems: set[str], stored: dict[int, dict]) -> dict[int, Markup]:
+    """Highlighted passages of each shown document's body.
+
+    The stored body is scanned for words starting like a searched stem (one regular expression, in C) and
+    only those are stemmed to confirm the match; the scan stops at the first SNIPPET_MATCHES matches.
+    Reading stored character offsets instead costs more here: Whoosh decodes a whole block of postings
+    (positions and offsets of 128 documents) for every word of every hit."""
+    prefixes = sorted({stem[:max(3, len(stem) - 2)] for stem in stems if stem})
+    pattern = re.compile(r"\b(?=%s)\w+(?:\.?\w+)*" % "|".join(map(re.escape, prefixes)), re.IGNORECASE) if prefixes else None
+    snippets = {}
+    for doc in docnums:
+        tokens = []
+        for found in pattern.finditer(stored[doc].get("body", "")) if pattern else ():
+            word = found.group().lower()
+            if _stem_word(word) in stems:
+                tokens.append(Token(text=word, startchar=found.start(), endchar=found.end()))
+                if len(tokens) == SNIPPET_MATCHES:
+                    break
+        snippets[doc] = _snippet(stored[doc], tokens)
+    return snippets
+
+
+@lru_cache(maxsize=50_000)
+def _stem_word(word: str) -> str:
+    return porter_stem(word)
+
+
+def _snippet(stored: dict, tokens: list) -> Markup:
+    text = stored.get("body", "")
+    fragment = ""
+    if tokens:
+        try:
+            fragments = _HIGHLIGHTER.fragmenter.fragment_matches(text, tokens)
+            fragment = _FORMATTER.format(highlight.top_fragments(fragments, 2, _HIGHLIGHTER.scorer, _HIGHLIGHTER.order))
+        except Exception:  # a highlight is a nicety; the summary serves when it can't be built
+            fragment = ""
     if fragment:
         # HtmlFormatter escapes the text around the <mark> tags; line breaks separate the article's blocks.
         return Markup(fragment.replace("\n", " · "))
-    return escape(stored.get("summary") or stored.get("body", "")[:SNIPPET_CHARS])
+    return escape(stored.get("summary") or text[:SNIPPET_CHARS])
 
 
 def run_search(text: str, *, scope: str = "donor", tag: str | None = None, page: int = 1, per_page: int = 10,
@@ -381,33 +624,41 @@ def run_search(text: str, *, scope: str = "donor", tag: str | None = None, page:
 
 def _run(snap: Snapshot, text: str, *, scope: str, tag: str | None, page: int, per_page: int, typing: bool, facets: bool,
          plain: bool) -> Found:
-    allowed = snap.audience_docs.get(scope, snap.audience_docs["donor"])
+    scope = scope if scope in snap.audience_bits else "donor"
+    allowed_bits = snap.audience_bits[scope]
+    allowed_docs = snap.audience_docs[scope]
     if tag:
-        allowed = allowed & snap.tag_docs.get(tag, frozenset())
+        allowed_bits &= snap.tag_bits.get(tag, 0)
+        allowed_docs = frozenset(members(allowed_bits))
     q = build_query(text, typing=typing, plain=plain) if words_of(text) else (wq.Every() if tag else wq.NullQuery)
-    if q is wq.NullQuery or not allowed:
+    if q is wq.NullQuery or not allowed_bits:
         return Found([], 0, [])
     searcher = snap.searcher
-    results = searcher.search(q, limit=page * per_page, filter=set(allowed), terms=True)
-    matched = results.docs()
-    total = len(matched)
-    hits = []
-    for hit in results[(page - 1) * per_page: page * per_page]:
-        stored = hit.fields()
-        hits.append(Hit(article_id=int(stored["id"]), slug=stored["slug"], title=stored["title"],
-                        snippet=_snippet(hit, stored), tags=[t for t in stored.get("tags", "").split(",") if t],
-                        audience=stored["audience"], score=hit.score or 0.0))
+    limit = page * per_page
+    terms = _word_terms(q)
+    if terms is not None:
+        top, matched = _best_of_words(snap, terms, getattr(q, "scale", None), allowed_docs, allowed_bits, limit)
+        words = {t.text for t in terms if t.fieldname == "body"}
+    elif isinstance(q, wq.Every):
+        top, matched = [(0.0, doc) for doc in members(allowed_bits)[:limit]], allowed_bits
+        words = set()
+    else:
+        top, matched = _best_of_query(snap, q, allowed_docs, allowed_bits, limit)
+        words = _highlight_words(q, searcher.reader())
+    shown = top[(page - 1) * per_page: limit]
+    stored = {doc: searcher.stored_fields(doc) for _, doc in shown}
+    snippets = _snippets([doc for _, doc in shown], words, stored)
+    hits = [Hit(article_id=int(stored[doc]["id"]), slug=stored[doc]["slug"], title=stored[doc]["title"], snippet=snippets[doc],
+                tags=[t for t in stored[doc].get("tags", "").split(",") if t], audience=stored[doc]["audience"], score=score)
+            for score, doc in shown]
     facet_counts = []
-    if facets and total:
-        matched_set = matched if isinstance(matched, (set, frozenset)) else set(matched)
-        base = snap.audience_docs.get(scope, snap.audience_docs["donor"])
-        scoped = matched_set if tag else matched_set & base
-        for name, docs in snap.tag_docs.items():
-            count = len(docs.intersection(scoped))
+    if facets and matched:
+        for name, docs in snap.tag_bits.items():
+            count = (docs & matched).bit_count()
             if count:
                 facet_counts.append((name, count))
         facet_counts.sort(key=lambda item: (-item[1], item[0]))
-    return Found(hits, total, facet_counts[:12])
+    return Found(hits, matched.bit_count(), facet_counts[:12])
 
 
 def correct(text: str) -> str | None:

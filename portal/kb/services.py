@@ -236,9 +236,11 @@ def articles_due_for_index(limit: int = 1000) -> list[int]:
 
 def reindex_everything() -> int:
     """Rebuild the index from the database (the index-queue job and `flask kb reindex` both run this)."""
-    articles = db.session.scalars(select(Article).where(Article.published.is_(True)).order_by(Article.id)).yield_per(500)
+    published = Article.published.is_(True)
+    expected = db.session.scalar(select(func.count()).select_from(Article).where(published))
+    articles = db.session.scalars(select(Article).where(published).order_by(Article.id)).yield_per(500)
     started = utcnow()
-    count = index.rebuild(articles)
+    count = index.rebuild(articles, expected=expected)
     db.session.execute(Article.__table__.update().where(Article.updated_at <= started).values(indexed_at=started))
     db.session.commit()
     return count

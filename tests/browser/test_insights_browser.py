@@ -59,3 +59,74 @@ def test_open_the_funnel_filter_by_a_cohort_and_export(page, live_server, cohort
         exported = list(csv.reader(io.StringIO(handle.read())))
     assert exported[0][:3] == ["step", "label", "donors"]
     assert [row[2] for row in exported[1:4]] == ["2", "2", "1"]
+
+
+@pytest.fixture
+def survey_answers(app):
+    from tests import satisfaction_data
+
+    with app.app_context():
+        email = make_user("fundraiser", f"browser-{os.urandom(3).hex()}@example.org").email
+        data = satisfaction_data.build()
+        db.session.remove()
+    return email, data
+
+
+@pytest.mark.browser
+def test_open_the_satisfaction_report_filter_by_survey_and_export(page, live_server, survey_answers):
+    email, data = survey_answers
+    page.goto(f"{live_server}/login")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/staff/")
+
+    page.goto(f"{live_server}/staff/insights/")
+    page.click("text=Satisfaction")
+    page.fill("#start", "2024-01-01")
+    page.fill("#end", "2024-03-31")
+    page.click("form.report-filters button[type=submit]")
+    page.wait_for_selector("#nps-chart")
+    assert page.inner_text("#csat-average") == "3.80" and page.inner_text("#nps-score") == "+20"
+    assert page.get_attribute("#csat-chart", "role") == "img"
+    assert page.locator("#satisfaction-table tbody tr").count() == 3
+    page.screenshot(path="/tmp/insights-satisfaction.png", full_page=True)
+
+    page.select_option("#survey", str(data["surveys"]["nps"]))
+    page.wait_for_url(f"**survey={data['surveys']['nps']}**")
+    page.locator("#csat-average").filter(has_text="—").wait_for()
+    assert page.inner_text("#nps-score") == "+20"
+    assert page.locator(".comment-list .comment").count() == 1
+
+    with page.expect_download() as download_info:
+        page.click("#export-csv")
+    download = download_info.value
+    assert download.suggested_filename == "satisfaction-2024-01-01-to-2024-03-31.csv"
+    with open(download.path(), encoding="utf-8") as handle:
+        exported = list(csv.reader(io.StringIO(handle.read())))
+    assert exported[0][:2] == ["month", "responses"]
+    assert exported[3] == ["all", "10", "0", "", "", "10", "5", "2", "3", "20.0"]
+
+
+@pytest.mark.browser
+def test_turn_the_donors_who_gave_once_into_a_segment(page, live_server, cohort_data):
+    page.goto(f"{live_server}/login")
+    page.fill("input[name=email]", cohort_data)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/staff/")
+
+    page.goto(f"{live_server}/staff/insights/funnel?cohort=2025-Q2")
+    page.wait_for_selector("#funnel-chart")
+    page.click("#funnel-table a[aria-label*='stopped before Second gift']")
+    page.wait_for_url("**/funnel/dropped?**step=second_gift**")
+    assert page.locator("table.data tbody tr").all_inner_texts()[0].startswith("May Cohort")
+    page.screenshot(path="/tmp/insights-dropped.png", full_page=True)
+
+    page.click("#make-segment")
+    page.wait_for_url("**/staff/segments/*")
+    assert "Gave once and not again, came in 1 Apr 2025 to 30 Jun 2025" in page.inner_text("h1")
+    members = page.locator("table.data tbody tr")
+    assert members.count() == 1 and "May" in members.first.inner_text()
+    assert "Gave a second time: no" in page.content()
+    page.screenshot(path="/tmp/insights-segment.png", full_page=True)

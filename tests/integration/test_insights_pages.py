@@ -163,3 +163,80 @@ def test_a_segment_narrows_the_funnel(app, staff_client, history):
     html = staff_client("fundraiser").get(
         f"/staff/insights/funnel?start=2023-01-01&end=2023-12-31&segment={segment_id}").get_data(as_text=True)
     assert "<strong>2</strong> donors who came in" in html
+
+
+@pytest.fixture
+def answers(app):
+    from tests import satisfaction_data
+
+    with app.app_context():
+        data = satisfaction_data.build()
+        db.session.remove()
+        return data
+
+
+def test_satisfaction_page_numbers_definitions_comments_and_csv(staff_client, answers):
+    client = staff_client("fundraiser")
+    html = client.get("/staff/insights/satisfaction?start=2024-01-01&end=2024-03-31").get_data(as_text=True)
+    assert '<div class="value" id="csat-average">3.80</div>' in html and '<div class="value" id="nps-score">+20</div>' in html
+    assert 'id="csat-chart"' in html and 'id="nps-chart"' in html and 'id="satisfaction-table"' in html
+    assert "% promoters (9–10) − % detractors (0–6)" in html and "1 (very dissatisfied) to 5" in html
+    assert "Comments (3)" in html and "Love the newsletter" in html and "Outside the range" not in html
+    rows = _rows(client.get("/staff/insights/satisfaction/export.csv?start=2024-01-01&end=2024-03-31"))
+    assert rows[2] == ["Feb 2024", "7", "2", "4.00", "50.0", "5", "3", "1", "1", "40.0"]
+    assert ["Yearly", "nps", "10", "0", "", "", "10", "5", "2", "3", "20.0", "1"] in rows
+    comments = _rows(client.get("/staff/insights/satisfaction/comments.csv?start=2024-01-01&end=2024-03-31"))
+    assert [row[-1] for row in comments[1:]] == ["More photos please", "Love the newsletter", "Receipt came late"]
+
+
+def test_satisfaction_filters_by_survey_and_pages_comments(staff_client, answers):
+    client = staff_client("fundraiser")
+    survey = answers["surveys"]["csat"]
+    html = client.get(f"/staff/insights/satisfaction?start=2024-01-01&end=2024-03-31&survey={survey}").get_data(as_text=True)
+    assert '<div class="value" id="nps-score">—</div>' in html and "Comments (1)" in html and "Receipt came late" in html
+    assert f'<option value="{survey}" selected>After a gift</option>' in html
+    bad = client.get("/staff/insights/satisfaction?survey=999999")
+    assert bad.status_code == 400 and "Choose a survey from the list" in bad.get_data(as_text=True)
+
+
+def test_engagement_page_lists_workflows_and_points(app, staff_client):
+    from portal.engagement.models import EmailMessage, Workflow
+    from portal.loyalty.models import PointsEntry
+
+    with app.app_context():
+        donor = make_donor(first_name="Welcomed", email="welcomed@example.org")
+        workflow = Workflow(name="Welcome series", trigger="gift_received")
+        db.session.add(workflow)
+        db.session.flush()
+        db.session.add(EmailMessage(donor_id=donor.id, to_email="welcomed@example.org", subject="Hi", text_body="Hi",
+                                    purpose=f"workflow:{workflow.id}", idempotency_key="page:1", message_id="<page.1@example.org>",
+                                    status="sent", sent_at=datetime(2024, 3, 1, 10), opened_at=datetime(2024, 3, 1, 11)))
+        db.session.add_all([PointsEntry(donor_id=donor.id, kind="bonus", points=75, reason="Welcome", source_key="page:bonus",
+                                        occurred_at=datetime(2024, 3, 2)),
+                            PointsEntry(donor_id=donor.id, kind="redeem", points=-25, reason="Reward", source_key="page:redeem",
+                                        occurred_at=datetime(2024, 3, 3))])
+        db.session.commit()
+        workflow_id = workflow.id
+        db.session.remove()
+    html = staff_client("fundraiser").get("/staff/insights/engagement?start=2024-02-01&end=2024-03-31").get_data(as_text=True)
+    assert f'href="/staff/workflows/{workflow_id}">Welcome series</a>' in html
+    assert '<strong id="points-earned">75</strong>' in html and '<strong id="points-redeemed">25</strong>' in html
+
+
+def test_saving_a_drop_off_list_as_a_segment(app, staff_client, history):
+    from portal.engagement import segments
+    from portal.engagement.models import Segment
+
+    client = staff_client("fundraiser")
+    url = "/staff/insights/funnel/dropped/segment?step=second_gift&start=2023-01-01&end=2023-12-31"
+    assert client.post(url, csrf=False).status_code == 400
+    assert client.post(url.replace("second_gift", "nothing")).status_code == 404
+    assert staff_client("support").post(url).status_code == 403
+    response = client.post(url)
+    assert response.status_code == 303
+    with app.app_context():
+        segment = db.session.scalar(db.select(Segment))
+        assert response.headers["Location"].endswith(f"/staff/segments/{segment.id}")
+        assert set(db.session.scalars(segments.members_select(segment))) == {history[1]}  # Donor1 gave once
+    html = client.get("/staff/insights/funnel/dropped?step=second_gift&start=2023-01-01&end=2023-12-31").get_data(as_text=True)
+    assert 'id="make-segment"' in html

@@ -281,3 +281,15 @@ def test_last_score_expression_filters_donors_in_sql(clock):
     assert detractors == ["unhappy"]
     latest_any = dict(db.session.execute(select(Donor.first_name, feedback.last_score_expression())).all())
     assert latest_any == {"unhappy": 3, "happy": 1, "silent": None}
+
+
+def test_a_response_records_whether_it_has_a_comment(clock):
+    survey = nps()
+    assert survey.questions[1].kind == "text"
+    answered = []
+    for number, text in enumerate(["Great crew", "   ", ""]):
+        donor = make_donor(email=f"comment{number}@example.org")
+        invitation = feedback.invite(survey.id, donor.id, source_key=f"manual:{number}")
+        db.session.commit()
+        answered.append(feedback.submit_response(invitation, {score_field(survey): "8", f"q{survey.questions[1].id}": text}))
+    assert [response.has_comment for response in answered] == [True, False, False]

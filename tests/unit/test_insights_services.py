@@ -102,6 +102,7 @@ def test_unknown_scopes_are_refused_and_registered_ones_narrow_the_donors():
         services.donor_filter("segment:12")
     from portal.donors.models import Donor
 
+    registered = services._SCOPES["segment"]  # the app's own resolver, put back afterwards
     services.register_scope("segment", lambda ident: select(Donor.id).where(Donor.id == a) if ident == "7" else None)
     try:
         snapshot = services.request(RETENTION, PARAMS, "segment:7")
@@ -109,7 +110,7 @@ def test_unknown_scopes_are_refused_and_registered_ones_narrow_the_donors():
         with pytest.raises(services.UnknownScope):
             services.donor_filter("segment:8")
     finally:
-        services._SCOPES.pop("segment")
+        services.register_scope("segment", registered)
 
 
 def test_results_survive_the_round_trip_through_json():
