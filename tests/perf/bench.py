@@ -12,7 +12,8 @@ benchmark module. A module uses:
     bench.dialect   "sqlite" | "postgresql"
     bench.timeit(name, fn, repeat=N, target_ms=..., stat="p95")   time fn() N times (after one warm-up call)
     bench.client(role)   a test client signed in as a staff user (or a donor user) with that role
-    bench.record(name, value, unit, target=None, ok=None)   a one-off figure; without ok, value <= target passes
+    bench.record(name, value, unit, target=None, ok=None, at_least=False)
+                    a one-off figure; without ok, value <= target passes (value >= target with at_least)
 
 Modules run inside an application context. Page figures are server time: the time around an in-process
 `client.get(...)`, which covers routing, the queries and rendering but not a network or a WSGI server.
@@ -100,12 +101,14 @@ class Result:
     stat: str | None = None  # which statistic the target applies to; None for a one-off figure
     ok: bool | None = None
     samples: int = 0
+    at_least: bool = False  # the target is a floor (a throughput), not a ceiling
 
     @property
     def target_text(self) -> str:
         if self.target is None:
             return ""
-        return f"{self.stat + ' ' if self.stat else ''}≤ {_number(self.target)} {self.unit}".strip()
+        bound = "≥" if self.at_least else "≤"
+        return f"{self.stat + ' ' if self.stat else ''}{bound} {_number(self.target)} {self.unit}".strip()
 
     @property
     def verdict(self) -> str:
@@ -170,10 +173,11 @@ class Bench:
             result.name += f" ({stat} {_number(measured)} ms)"
         return self._add(result)
 
-    def record(self, name: str, value: float, unit: str, target: float | None = None, ok: bool | None = None) -> Result:
+    def record(self, name: str, value: float, unit: str, target: float | None = None, ok: bool | None = None,
+               at_least: bool = False) -> Result:
         if ok is None and target is not None:
-            ok = value <= target
-        return self._add(Result(self.area, name, unit, p95=float(value), target=target, ok=ok))
+            ok = value >= target if at_least else value <= target
+        return self._add(Result(self.area, name, unit, p95=float(value), target=target, ok=ok, at_least=at_least))
 
     def client(self, role: str) -> CSRFClient:
         if role not in self._clients:
