@@ -4,7 +4,8 @@ email to every donor through two real RQ worker processes into a loopback SMTP s
 Targets (issue 4): segment count <= 200 ms on 100k donors / 1M gifts; >= 1,000 messages/s rendered and
 delivered with 2 workers; RSS per worker <= 200 MB.
 
-Redis: BENCH_REDIS_URL (default redis://127.0.0.1:6379/0); the run leaves its queues empty.
+Redis: BENCH_REDIS_URL (default redis://127.0.0.1:6379/0), a database that no test run flushes while the
+benchmark runs (the test fixtures flush TEST_REDIS_URL's); the run leaves its queues empty.
 Run alone against a scratch database (generated when empty):
     python -m tests.perf.bench_engagement --database-url sqlite:////tmp/bench.db --donors 100000
 """
@@ -108,6 +109,15 @@ def bench_segment_count(bench) -> None:
 
         bench.timeit(f"3-condition segment count ({members:,} of the donors match)", count, repeat=15,
                      target_ms=200, stat="p95")
+        # Wall time grows with the machine's load; on SQLite the query runs in this process, so its CPU time is
+        # what a quiet machine would show (on PostgreSQL the work is in the server and this is only the client's).
+        cpu = []
+        for _ in range(15):
+            started = time.process_time()
+            count()
+            cpu.append((time.process_time() - started) * 1000)
+        cpu.sort()
+        bench.record("3-condition segment count: CPU time of this process, p95", round(cpu[13], 1), "ms")
 
 
 def bench_bulk_delivery(bench, redis_url: str) -> None:
@@ -256,9 +266,12 @@ class _StandaloneBench:
         verdict = "" if target_ms is None else (" OK" if value <= target_ms else " MISSED")
         print(f"[{self.dialect}] {name}: p50 {p50:.1f} ms, p95 {p95:.1f} ms (target {target_ms} ms){verdict}")
 
-    def record(self, name, value, unit, target=None, ok=None):
+    def record(self, name, value, unit, target=None, ok=None, at_least=False):
+        if ok is None and target is not None:
+            ok = value >= target if at_least else value <= target
         verdict = "" if ok is None else (" OK" if ok else " MISSED")
-        print(f"[{self.dialect}] {name}: {value} {unit}" + (f" (target {target})" if target else "") + verdict)
+        bound = ">=" if at_least else "<="
+        print(f"[{self.dialect}] {name}: {value} {unit}" + (f" (target {bound} {target})" if target else "") + verdict)
 
 
 def main() -> None:
