@@ -212,6 +212,9 @@ def bench_bulk_delivery(bench, redis_url: str) -> None:
     bench.record("bulk send: messages per CPU-second of a worker (what one idle core would give)",
                  round(sent / worker_cpu) if worker_cpu else 0, "msg/s")
     bench.record("bulk send: CPU time of the SMTP sink", round(sink_cpu, 1), "s")
+    if sent:
+        bench.record("bulk send: CPU per message, workers and sink together (a PostgreSQL server's own is not counted)",
+                     round((worker_cpu + sink_cpu) * 1000 / sent, 2), "ms")
     bench.record("bulk send: machine load (1-minute average) when the send finished", load, "")
     bench.record(f"bulk send: messages received by the sink with distinct Message-IDs "
                  f"(received {received['messages']:,}, sent {sent:,}, skipped {counts.get('skipped', 0):,})",
