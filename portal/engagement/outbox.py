@@ -28,14 +28,14 @@ from datetime import datetime, timedelta
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 from flask import current_app
-from sqlalchemy import DateTime, bindparam, event, func, or_, select, update
+from sqlalchemy import DateTime, bindparam, event, func, insert, or_, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from portal import jobs
 from portal.engagement.models import EmailMessage
 from portal.extensions import db
-from portal.journey import services as journey
+from portal.journey.models import Touchpoint
 from portal.mail import (HEADER_NAME, ConnectionLost, PermanentDeliveryError, SmtpConnection, TemporaryDeliveryError,
                          build_message, envelope_sender, parse_mail_url)
 from portal.timeutil import utcnow
@@ -159,16 +159,22 @@ def _claimable(now: datetime):
                (EmailMessage.status == "sending") & (EmailMessage.claimed_at < now - CLAIM_TIMEOUT))
 
 
+_CLAIMED_COLUMNS = (EmailMessage.id, EmailMessage.donor_id, EmailMessage.to_email, EmailMessage.subject,
+                    EmailMessage.text_body, EmailMessage.html_body, EmailMessage.category, EmailMessage.purpose,
+                    EmailMessage.message_id, EmailMessage.headers, EmailMessage.bulk_send_id, EmailMessage.needs_render,
+                    EmailMessage.attempts)
+
+
 def claim(message_ids: list[int], token: str) -> list[Outgoing]:
-    """Claim every due message of the batch with one UPDATE; returns what this worker now holds."""
+    """Claim every due message of the batch with one UPDATE ... RETURNING; returns what this worker now holds."""
     for pause in CLAIM_RETRY_PAUSES:
         now = utcnow()
         try:
-            db.session.execute(
+            rows = db.session.execute(
                 update(EmailMessage).where(EmailMessage.id.in_(message_ids), _claimable(now))
                 .values(status="sending", claimed_at=now, claim_token=token, attempts=EmailMessage.attempts + 1)
-                .execution_options(synchronize_session=False)
-            )
+                .returning(*_CLAIMED_COLUMNS).execution_options(synchronize_session=False)
+            ).all()
             db.session.commit()
             break
         except OperationalError:  # e.g. SQLite busy with another process's writes: the claim is safe to retry
@@ -176,14 +182,8 @@ def claim(message_ids: list[int], token: str) -> list[Outgoing]:
             if pause is None:
                 raise
             time.sleep(pause)
-    columns = [EmailMessage.id, EmailMessage.donor_id, EmailMessage.to_email, EmailMessage.subject, EmailMessage.text_body,
-               EmailMessage.html_body, EmailMessage.category, EmailMessage.purpose, EmailMessage.message_id,
-               EmailMessage.headers, EmailMessage.bulk_send_id, EmailMessage.needs_render, EmailMessage.attempts]
-    rows = db.session.execute(select(*columns).where(EmailMessage.claim_token == token, EmailMessage.status == "sending")
-                              .order_by(EmailMessage.id)).all()
-    db.session.commit()
     return [Outgoing(*row[:9], headers=row.headers or {}, bulk_send_id=row.bulk_send_id, needs_render=row.needs_render,
-                     attempts=row.attempts) for row in rows]
+                     attempts=row.attempts) for row in sorted(rows, key=lambda row: row.id)]
 
 
 def _renew(token: str) -> None:
@@ -206,8 +206,8 @@ def _release(token: str) -> list[int]:
 
 
 def _outcome_statement(with_content: bool, dialect: str):
-    """One prepared UPDATE per shape, built once: per message only the parameters change. The rendered
-    content is saved with the outcome of a bulk message, so the mail log shows what was sent.
+    """One UPDATE per shape, built once: per message only the parameters change. The rendered content
+    is saved with the outcome of a bulk message, so the mail log shows what was sent.
 
     On PostgreSQL the statement also switches synchronous_commit off for its own transaction (set_config
     with is_local; one round trip fewer than a separate SET LOCAL): the COMMIT after the SMTP server's
@@ -228,26 +228,54 @@ def _outcome_statement(with_content: bool, dialect: str):
 
 
 _OUTCOME: dict[tuple[bool, str], object] = {}
+_SENT_TOUCHPOINT = insert(Touchpoint.__table__)
 
 
-def _write_outcome(item: Outgoing, token: str, *, status: str, error: str = "", retry_at: datetime | None = None) -> bool:
-    """Add one message's outcome to the open transaction; False if this worker no longer holds it."""
-    sent = status in ("sent", "stored")
-    params = {"o_id": item.id, "o_token": token, "o_status": status, "o_error": error[:2000],
-              "o_sent_at": utcnow() if sent else None, "o_retry_at": retry_at}
-    if item.needs_render:
-        params.update(o_subject=item.subject[:300], o_text=item.text_body, o_html=item.html_body, o_headers=item.headers)
-    # Straight to the session's connection (same transaction): the ORM layer adds nothing to a plain UPDATE.
-    connection = db.session.connection()
-    shape = (item.needs_render, connection.dialect.name)
-    if shape not in _OUTCOME:
-        _OUTCOME[shape] = _outcome_statement(*shape)
-    if not connection.execute(_OUTCOME[shape], params).rowcount:
-        return False
-    if sent and item.donor_id:
-        journey.record(item.donor_id, "email_sent", item.subject, channel="email",
-                       data={"message_id": item.id, "category": item.category, "purpose": item.purpose})
-    return True
+class Outcomes:
+    """Writes the outcome of each message of a batch, in a transaction of its own, on a database
+    connection of its own: plain prepared statements, no ORM unit of work per message. The worker
+    holds the "sent" outcome open while the SMTP server takes the message and commits it the moment
+    the server accepts; a failure rolls it back and writes the failure instead."""
+
+    def __init__(self, token: str):
+        self.token = token
+        self.connection = db.engine.connect()
+        self.dialect = self.connection.dialect.name
+        self.touchpoints = 0  # email_sent touchpoints written, for the journey's reactors
+
+    def write(self, item: Outgoing, *, status: str, error: str = "", retry_at: datetime | None = None) -> bool:
+        """Add one message's outcome to the open transaction; False if this worker no longer holds it."""
+        sent = status in ("sent", "stored")
+        now = utcnow()
+        params = {"o_id": item.id, "o_token": self.token, "o_status": status, "o_error": error[:2000],
+                  "o_sent_at": now if sent else None, "o_retry_at": retry_at}
+        if item.needs_render:
+            params.update(o_subject=item.subject[:300], o_text=item.text_body, o_html=item.html_body, o_headers=item.headers)
+        shape = (item.needs_render, self.dialect)
+        if shape not in _OUTCOME:
+            _OUTCOME[shape] = _outcome_statement(*shape)
+        if not self.connection.execute(_OUTCOME[shape], params).rowcount:
+            return False
+        if sent and item.donor_id:
+            self.connection.execute(_SENT_TOUCHPOINT, {
+                "donor_id": item.donor_id, "kind": "email_sent", "summary": item.subject[:300], "channel": "email",
+                "occurred_at": now, "actor_label": "",
+                "data": {"message_id": item.id, "category": item.category, "purpose": item.purpose}})
+            self.touchpoints += 1
+        return True
+
+    def commit(self) -> None:
+        self.connection.commit()
+
+    def rollback(self) -> None:
+        self.connection.rollback()
+
+    def close(self) -> None:
+        self.connection.close()
+        if self.touchpoints:  # the sweep would find them too; this saves it the wait
+            from portal.journey.reactors import process_pending
+
+            jobs.enqueue_now("default", process_pending)
 
 
 def _retry_outcome(item: Outgoing) -> tuple[str, datetime | None]:
@@ -256,13 +284,13 @@ def _retry_outcome(item: Outgoing) -> tuple[str, datetime | None]:
     return "pending", utcnow() + timedelta(minutes=min(2 ** item.attempts, 240))
 
 
-def _fail_or_retry(item: Outgoing, token: str, error: str, held: jobs.HeldJobs, *, permanent: bool) -> str:
-    db.session.rollback()
+def _fail_or_retry(item: Outgoing, outcomes: Outcomes, error: str, *, permanent: bool) -> str:
+    outcomes.rollback()
     status, retry_at = ("failed", None) if permanent else _retry_outcome(item)
     if status == "pending":
         error = f"{error} (attempt {item.attempts} of {MAX_ATTEMPTS}; will retry)"
-    _write_outcome(item, token, status=status, error=error, retry_at=retry_at)
-    held.commit()
+    outcomes.write(item, status=status, error=error, retry_at=retry_at)
+    outcomes.commit()
     return "retry" if status == "pending" else "failed"
 
 
@@ -277,11 +305,15 @@ def deliver_messages(message_ids: list[int]) -> dict[str, int]:
     if not batch:
         return counts
     bulk.render_claimed(batch)
-    with jobs.HeldJobs() as held:
+    outcomes = Outcomes(token)
+    try:
         if current_app.config.get("MAIL_URL"):
-            _send_over_smtp(batch, token, counts, held)
+            _send_over_smtp(batch, outcomes, counts)
         else:
-            _store_without_server(batch, token, counts, held)
+            _store_without_server(batch, outcomes, counts)
+    finally:
+        outcomes.rollback()
+        outcomes.close()
     released = _release(token)
     if released:
         counts["released"] = len(released)
@@ -290,19 +322,19 @@ def deliver_messages(message_ids: list[int]) -> dict[str, int]:
     return counts
 
 
-def _store_without_server(batch: list[Outgoing], token: str, counts: dict, held: jobs.HeldJobs) -> None:
+def _store_without_server(batch: list[Outgoing], outcomes: Outcomes, counts: dict) -> None:
     """Development without MAIL_URL: the message is kept for the mail log, as if sent."""
     for item in batch:
         problem = item.problem or address_problem(item.to_email)
         if problem:
-            _write_outcome(item, token, status="skipped", error=problem)
+            outcomes.write(item, status="skipped", error=problem)
             counts["skipped"] += 1
-        elif _write_outcome(item, token, status="stored"):
+        elif outcomes.write(item, status="stored"):
             counts["sent"] += 1
-    held.commit()
+    outcomes.commit()
 
 
-def _send_over_smtp(batch: list[Outgoing], token: str, counts: dict, held: jobs.HeldJobs) -> None:
+def _send_over_smtp(batch: list[Outgoing], outcomes: Outcomes, counts: dict) -> None:
     sender = current_app.config["MAIL_FROM"]
     envelope_from = envelope_sender(sender)
     started = renewed = time.monotonic()
@@ -313,43 +345,42 @@ def _send_over_smtp(batch: list[Outgoing], token: str, counts: dict, held: jobs.
             if now - started > BATCH_TIME_LIMIT.total_seconds():
                 break
             if now - renewed > RENEW_EVERY.total_seconds():
-                _renew(token)
+                _renew(outcomes.token)
                 renewed = now
             if done and done % 100 == 0:
                 jobs.report_progress(done, len(batch), "Sending")
             problem = item.problem or address_problem(item.to_email)
             if problem:
-                _write_outcome(item, token, status="skipped", error=problem)
-                held.commit()
+                outcomes.write(item, status="skipped", error=problem)
+                outcomes.commit()
                 counts["skipped"] += 1
                 continue
             data = build_message(sender=sender, to=item.to_email, subject=item.subject, message_id=item.message_id,
                                  text_body=item.text_body, html_body=item.html_body, headers=item.headers)
-            if not _write_outcome(item, token, status="sent"):
-                db.session.rollback()
+            if not outcomes.write(item, status="sent"):
+                outcomes.rollback()
                 log.warning("message %s: claim lost before sending; left to its new owner", item.id)
                 continue
             try:
                 connection.send(envelope_from, item.to_email, data)
             except PermanentDeliveryError as exc:
-                counts[_fail_or_retry(item, token, str(exc), held, permanent=True)] += 1
+                counts[_fail_or_retry(item, outcomes, str(exc), permanent=True)] += 1
             except ConnectionLost as exc:
                 # The server may or may not have taken it; a retry keeps the same Message-ID.
-                counts[_fail_or_retry(item, token, str(exc), held, permanent=False)] += 1
+                counts[_fail_or_retry(item, outcomes, str(exc), permanent=False)] += 1
             except TemporaryDeliveryError as exc:
-                counts[_fail_or_retry(item, token, str(exc), held, permanent=False)] += 1
+                counts[_fail_or_retry(item, outcomes, str(exc), permanent=False)] += 1
                 if connection.client is None:  # the server cannot be reached: the rest of the batch waits too
                     for waiting in batch[done + 1:]:
                         status, retry_at = _retry_outcome(waiting)
-                        _write_outcome(waiting, token, status=status, error=str(exc), retry_at=retry_at)
+                        outcomes.write(waiting, status=status, error=str(exc), retry_at=retry_at)
                         counts["retry" if status == "pending" else "failed"] += 1
-                    held.commit()
+                    outcomes.commit()
                     break
             else:
-                held.commit()
+                outcomes.commit()
                 counts["sent"] += 1
     finally:
-        db.session.rollback()
         connection.close()
 
 

@@ -76,11 +76,14 @@ class DonorStats(db.Model):
     __table_args__ = (
         Index("ix_donor_stats_plan_last_gift", "has_active_plan", "last_gift_at"),
         Index("ix_donor_stats_plan_lifetime", "has_active_plan", "lifetime_minor"),
+        # Recency with value is the commonest segment ("gave in the last year, at least £100"): with both columns
+        # and the donor id in the index, such a count never reads the table rows.
+        Index("ix_donor_stats_last_gift_value", "last_gift_at", "lifetime_minor", "donor_id"),
     )
 
     donor_id: Mapped[int] = mapped_column(ForeignKey("donors.id", ondelete="CASCADE"), primary_key=True)
     first_gift_at: Mapped[datetime | None] = mapped_column(index=True)
-    last_gift_at: Mapped[datetime | None] = mapped_column(index=True)
+    last_gift_at: Mapped[datetime | None]
     lifetime_minor: Mapped[int] = mapped_column(default=0, index=True)
     gift_count: Mapped[int] = mapped_column(default=0)
     last_12m_minor: Mapped[int] = mapped_column(default=0)

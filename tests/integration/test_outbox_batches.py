@@ -139,8 +139,14 @@ def test_a_worker_that_lost_its_claim_does_not_send():
     [item] = outbox.claim([message.id], "slow-worker")
     db.session.execute(update(EmailMessage).values(claim_token="new-owner"))
     db.session.commit()
-    assert outbox._write_outcome(item, "slow-worker", status="sent") is False
-    db.session.rollback()
+    outcomes = outbox.Outcomes("slow-worker")
+    try:
+        assert outcomes.write(item, status="sent") is False
+    finally:
+        outcomes.rollback()
+        outcomes.close()
+    db.session.expire_all()
+    assert db.session.get(EmailMessage, message.id).status == "sending"
 
 
 def test_staff_retry_of_a_failed_message(sink):

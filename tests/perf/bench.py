@@ -12,8 +12,8 @@ benchmark module. A module uses:
     bench.dialect   "sqlite" | "postgresql"
     bench.timeit(name, fn, repeat=N, target_ms=..., stat="p95")   time fn() N times (after one warm-up call)
     bench.client(role)   a test client signed in as a staff user (or a donor user) with that role
-    bench.record(name, value, unit, target=None, ok=None, at_least=False)   a one-off figure; without ok, value <= target
-                    passes (value >= target with at_least=True)
+    bench.record(name, value, unit, target=None, ok=None, at_least=False)
+                    a one-off figure; without ok, value <= target passes (value >= target with at_least)
 
 Modules run inside an application context. Page figures are server time: the time around an in-process
 `client.get(...)`, which covers routing, the queries and rendering but not a network or a WSGI server.
@@ -101,7 +101,7 @@ class Result:
     stat: str | None = None  # which statistic the target applies to; None for a one-off figure
     ok: bool | None = None
     samples: int = 0
-    at_least: bool = False  # the target is a floor (throughput, a ratio), not a ceiling
+    at_least: bool = False  # the target is a floor (a throughput), not a ceiling
 
     @property
     def target_text(self) -> str:

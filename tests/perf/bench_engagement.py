@@ -4,7 +4,8 @@ email to every donor through two real RQ worker processes into a loopback SMTP s
 Targets (issue 4): segment count <= 200 ms on 100k donors / 1M gifts; >= 1,000 messages/s rendered and
 delivered with 2 workers; RSS per worker <= 200 MB.
 
-Redis: BENCH_REDIS_URL (default redis://127.0.0.1:6379/0); the run leaves its queues empty.
+Redis: BENCH_REDIS_URL (default redis://127.0.0.1:6379/0), a database that no test run flushes while the
+benchmark runs (the test fixtures flush TEST_REDIS_URL's); the run leaves its queues empty.
 Run alone against a scratch database (generated when empty):
     python -m tests.perf.bench_engagement --database-url sqlite:////tmp/bench.db --donors 100000
 """
@@ -76,6 +77,15 @@ def _rss_kb(pid: int) -> int:
     return 0
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and of its children it has waited for (RQ's work-horses)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
 def _children(pid: int) -> list[int]:
     found = []
     for task in Path(f"/proc/{pid}/task").glob("*"):
@@ -97,8 +107,17 @@ def bench_segment_count(bench) -> None:
             with bench.app.app_context():
                 segments.count_members(tree)
 
-        bench.timeit(f"engagement: 3-condition segment count ({members:,} of the donors match)", count, repeat=15,
+        bench.timeit(f"3-condition segment count ({members:,} of the donors match)", count, repeat=15,
                      target_ms=200, stat="p95")
+        # Wall time grows with the machine's load; on SQLite the query runs in this process, so its CPU time is
+        # what a quiet machine would show (on PostgreSQL the work is in the server and this is only the client's).
+        cpu = []
+        for _ in range(15):
+            started = time.process_time()
+            count()
+            cpu.append((time.process_time() - started) * 1000)
+        cpu.sort()
+        bench.record("3-condition segment count: CPU time of this process, p95", round(cpu[13], 1), "ms")
 
 
 def bench_bulk_delivery(bench, redis_url: str) -> None:
@@ -164,6 +183,9 @@ def bench_bulk_delivery(bench, redis_url: str) -> None:
                     outbox.sweep_due_messages()
                     progressed = time.perf_counter()
             elapsed = time.perf_counter() - started
+            load = os.getloadavg()[0]
+            worker_cpu = sum(_cpu_seconds(worker.pid) for worker in workers)
+            sink_cpu = _cpu_seconds(sink.pid)
             counts = dict(db.session.execute(select(EmailMessage.status, func.count()).where(EmailMessage.bulk_send_id == send_id)
                                              .group_by(EmailMessage.status)).all())
             first, last = db.session.execute(select(func.min(EmailMessage.sent_at), func.max(EmailMessage.sent_at))
@@ -179,24 +201,33 @@ def bench_bulk_delivery(bench, redis_url: str) -> None:
         app.config["JOBS_MODE"], app.config["REDIS_URL"], app.extensions["portal_jobs"] = previous
     received = json.loads((workdir / "sink.json").read_text())
     sent = counts.get("sent", 0)
-    bench.record("engagement: recipients (donors with an email)", recipients, "messages")
+    bench.record("recipients (donors with an email)", recipients, "messages")
     finished = "" if status == "done" else f" (stopped after {TIME_LIMIT // 60} minutes, {sent:,} sent)"
-    bench.record(f"engagement: bulk send, personalised and delivered, 2 workers (start to finish){finished}",
-                 round(sent / elapsed), "msg/s", target=">= 1000", ok=status == "done" and sent / elapsed >= 1000)
+    bench.record(f"bulk send of {sent:,} personalised emails to an SMTP sink, 2 RQ workers, start to finish{finished}",
+                 round(sent / elapsed), "msg/s", target=1000, at_least=True, ok=status == "done" and sent / elapsed >= 1000)
+    bench.record("bulk send: wall time, start to finish", round(elapsed, 1), "s")
     if first and last and last > first:
-        bench.record("engagement: bulk send, first to last SMTP acceptance", round(sent / (last - first).total_seconds()), "msg/s")
-    bench.record("engagement: messages received by the sink / unique Message-IDs",
-                 f"{received['messages']:,} / {received['unique']:,} (skipped: {counts.get('skipped', 0):,})", "",
-                 ok=received["messages"] == received["unique"] == sent)
+        bench.record("bulk send: first to last SMTP acceptance", round(sent / (last - first).total_seconds()), "msg/s")
+    bench.record("bulk send: CPU time of the 2 workers and their work-horses", round(worker_cpu, 1), "s")
+    bench.record("bulk send: messages per CPU-second of a worker (what one idle core would give)",
+                 round(sent / worker_cpu) if worker_cpu else 0, "msg/s")
+    bench.record("bulk send: CPU time of the SMTP sink", round(sink_cpu, 1), "s")
+    if sent:
+        bench.record("bulk send: CPU per message, workers and sink together (a PostgreSQL server's own is not counted)",
+                     round((worker_cpu + sink_cpu) * 1000 / sent, 2), "ms")
+    bench.record("bulk send: machine load (1-minute average) when the send finished", load, "")
+    bench.record(f"bulk send: messages received by the sink with distinct Message-IDs "
+                 f"(received {received['messages']:,}, sent {sent:,}, skipped {counts.get('skipped', 0):,})",
+                 received["unique"], "messages",
+                 ok=received["messages"] == received["unique"] == sent and sent + counts.get("skipped", 0) == recipients)
     worst = max(max(p["worker"], p["horse"]) for p in peak.values())
-    bench.record("engagement: peak RSS of a worker process (worker or work-horse)", round(worst / 1024), "MB",
-                 target="<= 200", ok=worst / 1024 <= 200)
+    bench.record("bulk send: peak RSS of a worker process (worker or work-horse, sampled every 0.5 s)", round(worst / 1024),
+                 "MB", target=200)
     with app.app_context():
         first_id, last_id = db.session.execute(select(func.min(EmailMessage.id), func.max(EmailMessage.id))
                                                .where(EmailMessage.bulk_send_id == send_id)).one()
-        db.session.execute(delete(Touchpoint).where(Touchpoint.kind == "email_sent",
-                                                    Touchpoint.donor_id.in_(select(EmailMessage.donor_id)
-                                                                            .where(EmailMessage.bulk_send_id == send_id))))
+        if first is not None:  # the send's touchpoints: a range of the (kind, occurred_at) index, no join to the outbox
+            db.session.execute(delete(Touchpoint).where(Touchpoint.kind == "email_sent", Touchpoint.occurred_at >= first))
         db.session.execute(delete(EmailMessage).where(EmailMessage.bulk_send_id == send_id))
         db.session.execute(delete(BulkSend).where(BulkSend.id == send_id))
         db.session.execute(delete(EmailTemplate).where(EmailTemplate.id == template_id))
@@ -237,9 +268,12 @@ class _StandaloneBench:
         verdict = "" if target_ms is None else (" OK" if value <= target_ms else " MISSED")
         print(f"[{self.dialect}] {name}: p50 {p50:.1f} ms, p95 {p95:.1f} ms (target {target_ms} ms){verdict}")
 
-    def record(self, name, value, unit, target=None, ok=None):
+    def record(self, name, value, unit, target=None, ok=None, at_least=False):
+        if ok is None and target is not None:
+            ok = value >= target if at_least else value <= target
         verdict = "" if ok is None else (" OK" if ok else " MISSED")
-        print(f"[{self.dialect}] {name}: {value} {unit}" + (f" (target {target})" if target else "") + verdict)
+        bound = ">=" if at_least else "<="
+        print(f"[{self.dialect}] {name}: {value} {unit}" + (f" (target {bound} {target})" if target else "") + verdict)
 
 
 def main() -> None:

@@ -23,6 +23,18 @@ def test_built_messages_use_crlf_short_lines_and_decode_back():
     assert parsed["List-Unsubscribe"] == "<https://portal.example/unsubscribe/abc>"
 
 
+def test_a_text_only_message_is_one_plain_part_with_encoded_names():
+    data = build_message(sender="Zoë’s Harbour Trust <hello@harbourtrust.example>", to="ada@example.org",
+                         subject="Merci — £25 reçu", message_id="<2@harbourtrust.example>", text_body="Line one\nLine two",
+                         headers={"List-Unsubscribe": "<https://portal.example/unsubscribe/abc>",
+                                  "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"})
+    assert data.isascii() and b"multipart" not in data
+    parsed = message_from_bytes(data, policy=policy.default)
+    assert (str(parsed["From"]), parsed["Subject"]) == ("Zoë’s Harbour Trust <hello@harbourtrust.example>", "Merci — £25 reçu")
+    assert parsed.get_content_type() == "text/plain" and parsed.get_content() == "Line one\r\nLine two\r\n"
+    assert (parsed["Message-ID"], parsed["List-Unsubscribe-Post"]) == ("<2@harbourtrust.example>", "List-Unsubscribe=One-Click")
+
+
 def test_every_periodic_job_is_registered_with_a_cron(app):
     names = {p.name for p in schedule.registered()}
     assert {"sweep", "engagement.due-steps", "engagement.scheduled-triggers"} <= names

@@ -45,6 +45,23 @@ def test_missing_values_fall_back_politely():
     assert rendered.text_body.startswith("Dear friend, thank you for supporting our work.\n")
 
 
+def test_an_organisation_is_addressed_by_its_name():
+    charity = make_donor(kind="organisation", first_name="", last_name="", organisation_name="Whitby Rotary Club",
+                         email="rotary@example.org")
+    context = templating.contexts_for([charity.id])[charity.id]
+    assert (context["first_name"], context["full_name"], context["last_name"]) == ("Whitby Rotary Club", "Whitby Rotary Club", "")
+    rendered = templating.render_for_donor(content(subject="Thank you, {{ first_name }}"), charity.id)
+    assert rendered.subject == "Thank you, Whitby Rotary Club"
+
+
+def test_a_donor_without_gifts_reads_naturally():
+    donor = make_donor(first_name="Eve", email="eve@example.org")
+    rendered = templating.render_for_donor(content(
+        text="{{ gift_count }} gifts, {{ lifetime_total }} in all, for {{ last_gift_fund }}; points: {{ points_balance }}."
+             "{% if last_gift_date %} Last on {{ last_gift_date }}.{% endif %}"), donor.id)
+    assert rendered.text_body.startswith("0 gifts, £0.00 in all, for our work; points: 0.\n")
+
+
 def test_marketing_mail_gets_the_unsubscribe_footer_and_transactional_does_not():
     donor = make_donor(first_name="Ada", email="ada@example.org")
     marketing = templating.render_for_donor(content(), donor.id)

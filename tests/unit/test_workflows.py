@@ -263,3 +263,96 @@ def test_per_step_counts_follow_opens_clicks_and_gifts(clock):
     assert (overall.entered, overall.active, overall.converted) == (3, 3, 1)
     kinds = list(db.session.scalars(select(Touchpoint.kind).where(Touchpoint.donor_id == donor.id, Touchpoint.kind.like("email_%"))))
     assert sorted(kinds) == ["email_clicked", "email_opened", "email_sent", "email_sent"]
+
+
+def _tagging_workflow(trigger: str, days: int | None) -> Workflow:
+    workflow = workflows.save_workflow(None, name=f"{trigger} check", description="", trigger=trigger, trigger_days=days)
+    workflows.add_step(workflow, "add_tag", 0, {"tag": f"{trigger}-check"})
+    workflows.set_enabled(workflow, True)
+    return workflow
+
+
+def _entered(workflow: Workflow) -> dict[int, str]:
+    return dict(db.session.execute(select(WorkflowRun.donor_id, WorkflowRun.occurrence_key)
+                                   .where(WorkflowRun.workflow_id == workflow.id)).all())
+
+
+def _last_active(donor, days_ago: float) -> None:
+    db.session.execute(update(Touchpoint).where(Touchpoint.donor_id == donor.id)
+                       .values(occurred_at=T0 - timedelta(days=days_ago)))
+    db.session.commit()
+
+
+def test_inactive_n_days_counts_from_the_last_activity_and_a_new_spell_enters_again(clock):
+    workflow = _tagging_workflow("inactive", 90)
+    quiet, recent = make_donor(first_name="Quin"), make_donor(first_name="Rae")
+    _last_active(quiet, 91)
+    _last_active(recent, 89)
+    workflows.enter_scheduled_workflows()
+    assert _entered(workflow) == {quiet.id: f"inactive:{T0 - timedelta(days=91):%Y-%m-%d}"}
+
+    make_gift(quiet.id, 1000, T0)  # active again: this spell is over, and a new one starts
+    clock.move_to(T0 + timedelta(days=89))
+    workflows.enter_scheduled_workflows()
+    assert _entered(workflow)[recent.id] == f"inactive:{T0 - timedelta(days=89):%Y-%m-%d}"
+    runs = select(WorkflowRun.occurrence_key).where(WorkflowRun.workflow_id == workflow.id, WorkflowRun.donor_id == quiet.id)
+    assert list(db.session.scalars(runs)) == [f"inactive:{T0 - timedelta(days=91):%Y-%m-%d}"]
+    clock.move_to(T0 + timedelta(days=91))
+    workflows.enter_scheduled_workflows()
+    assert sorted(db.session.scalars(runs)) == [f"inactive:{T0 - timedelta(days=91):%Y-%m-%d}", f"inactive:{T0:%Y-%m-%d}"]
+
+
+def test_no_gift_since_n_days_leaves_out_donors_who_never_gave(clock):
+    workflow = _tagging_workflow("no_gift_since", 180)
+    lapsed, giving, never = make_donor(first_name="Sam"), make_donor(first_name="Tia"), make_donor(first_name="Uma")
+    make_gift(lapsed.id, 1000, T0 - timedelta(days=181))
+    make_gift(giving.id, 1000, T0 - timedelta(days=179))
+    workflows.enter_scheduled_workflows()
+    assert _entered(workflow) == {lapsed.id: f"no_gift:{T0 - timedelta(days=181):%Y-%m-%d}"}
+    assert never.id not in _entered(workflow)
+
+
+def test_renewal_in_n_days_takes_active_sponsorships_and_memberships_inside_the_window(clock):
+    workflow = _tagging_workflow("renewal_due", 30)
+    today = T0.date()
+    plans = {}
+    for name, kind, renews_on in (("edge", "sponsorship", today + timedelta(days=30)), ("today", "membership", today),
+                                  ("late", "sponsorship", today + timedelta(days=31)),
+                                  ("past", "sponsorship", today - timedelta(days=1)),
+                                  ("gift", "recurring_gift", today + timedelta(days=10)),
+                                  ("cancelled", "membership", today + timedelta(days=10))):
+        donor = make_donor(first_name=name.title())
+        plans[name] = (donor.id, start_plan(donor.id, PlanInput(kind=kind, amount_minor=1500, currency="GBP", interval="monthly",
+                                                                started_at=date(2025, 1, 1), renews_on=renews_on)))
+    db.session.execute(update(type(plans["cancelled"][1])).where(type(plans["cancelled"][1]).id == plans["cancelled"][1].id)
+                       .values(status="cancelled"))
+    db.session.commit()
+    workflows.enter_scheduled_workflows()
+    assert _entered(workflow) == {
+        plans["edge"][0]: f"renewal:{plans['edge'][1].id}:{today + timedelta(days=30):%Y-%m-%d}",
+        plans["today"][0]: f"renewal:{plans['today'][1].id}:{today:%Y-%m-%d}"}
+
+
+def test_a_29_february_birthday_is_kept_on_28_february_in_other_years():
+    workflow = _tagging_workflow("birthday", None)
+    leapling = make_donor(first_name="Leo", birthday=date(2000, 2, 29))
+    with time_machine.travel(datetime(2027, 2, 28, 12), tick=False):
+        workflows.enter_scheduled_workflows()
+    assert _entered(workflow) == {leapling.id: "birthday:2027"}
+    with time_machine.travel(datetime(2028, 2, 28, 12), tick=False):  # a leap year: the day itself comes tomorrow
+        workflows.enter_scheduled_workflows()
+    assert _entered(workflow) == {leapling.id: "birthday:2027"}
+    with time_machine.travel(datetime(2028, 2, 29, 12), tick=False):
+        workflows.enter_scheduled_workflows()
+    assert db.session.scalar(select(func.count()).select_from(WorkflowRun).where(WorkflowRun.donor_id == leapling.id)) == 2
+
+
+def test_a_birthday_starts_at_midnight_in_the_organisations_time_zone():
+    workflow = _tagging_workflow("birthday", None)
+    june_first = make_donor(first_name="Viv", birthday=date(1990, 6, 1))
+    with time_machine.travel(datetime(2026, 5, 31, 22, 30), tick=False):  # 23:30 in London (BST): still 31 May
+        workflows.enter_scheduled_workflows()
+    assert _entered(workflow) == {}
+    with time_machine.travel(datetime(2026, 5, 31, 23, 30), tick=False):  # 00:30 on 1 June in London
+        workflows.enter_scheduled_workflows()
+    assert _entered(workflow) == {june_first.id: "birthday:2026"}
