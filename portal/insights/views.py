@@ -202,21 +202,22 @@ def retention_list_csv(kind: str):
     return _csv(rows, f"{_stem(kind, params)}.csv")
 
 
+def _detail_csv(name: str, stem: str, rows_for) -> Response:
+    """A report's detail rows as CSV under the page's filters; bad filters show the report with its errors."""
+    params, scope, errors = _filters(services.REPORTS[name])
+    if errors:
+        return report_page(name)
+    rows = rows_for(params, tz_name=organisation().timezone, donor_filter=services.donor_filter(scope))
+    return _csv(rows, f"{_stem(stem, params)}.csv")
+
+
 @bp.route("/lifetime/donors.csv")
 @roles_required("fundraiser")
 def lifetime_donors_csv():
-    params, scope, errors = _filters(services.REPORTS["lifetime"])
-    if errors:
-        return report_page("lifetime")
-    rows = lifetime.donors_csv(params, tz_name=organisation().timezone, donor_filter=services.donor_filter(scope))
-    return _csv(rows, f"{_stem('lifetime-value-by-donor', params)}.csv")
+    return _detail_csv("lifetime", "lifetime-value-by-donor", lifetime.donors_csv)
 
 
 @bp.route("/satisfaction/comments.csv")
 @roles_required("fundraiser")
 def satisfaction_comments_csv():
-    params, scope, errors = _filters(services.REPORTS["satisfaction"])
-    if errors:
-        return report_page("satisfaction")
-    rows = satisfaction.comments_csv(params, tz_name=organisation().timezone, donor_filter=services.donor_filter(scope))
-    return _csv(rows, f"{_stem('satisfaction-comments', params)}.csv")
+    return _detail_csv("satisfaction", "satisfaction-comments", satisfaction.comments_csv)
