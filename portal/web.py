@@ -122,7 +122,7 @@ def init_app(app: Flask) -> None:
 
     app.jinja_env.globals.update(staff_nav=staff_nav, home_tiles=home_tiles, page_actions=page_actions, panels=panels)
     app.extensions.setdefault("me_nav", [])
-    app.jinja_env.globals["me_nav"] = lambda: app.extensions["me_nav"]
+    app.jinja_env.globals["me_nav"] = lambda: [(endpoint, label) for endpoint, label, _order in app.extensions["me_nav"]]
     add_staff_nav(app, "staff.home", "Overview", ("fundraiser", "support"))
     add_staff_nav(app, "donors.index", "Donors", ("fundraiser", "support"))
 
@@ -132,9 +132,12 @@ def add_staff_nav(app: Flask, endpoint: str, label: str, roles: tuple[str, ...])
     app.extensions.setdefault("staff_nav", []).append((endpoint, label, roles))
 
 
-def add_me_nav(app: Flask, endpoint: str, label: str) -> None:
-    """A section of the donor portal's top navigation."""
-    app.extensions.setdefault("me_nav", []).append((endpoint, label))
+def add_me_nav(app: Flask, endpoint: str, label: str, *, order: int = 50) -> None:
+    """A section of the donor portal's top navigation, placed by `order` (lowest first) whichever domain
+    registers first."""
+    sections = app.extensions.setdefault("me_nav", [])
+    sections.append((endpoint, label, order))
+    sections.sort(key=lambda section: section[2])
 
 
 def add_home_tiles(app: Flask, provider) -> None:

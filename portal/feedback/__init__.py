@@ -25,7 +25,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(views.public_bp)
     app.register_blueprint(views.me_bp)
     add_staff_nav(app, "surveys.index", "Surveys", views.STAFF_ROLES)
-    add_me_nav(app, "me_surveys.index", "Surveys")
+    add_me_nav(app, "me_surveys.index", "Surveys", order=45)
     add_panel(app, "me_home", views.me_home_panel)
     add_panel(app, "staff_donor_side", views.donor_panel)
     register_source("survey_response", "Survey response", views.describe_response)

@@ -93,7 +93,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.register_blueprint(staff_bp)
     add_staff_nav(app, "kb_staff.index", "Help centre", ("fundraiser", "support"))
-    add_me_nav(app, "kb.me_help", "Help")
+    add_me_nav(app, "kb.me_help", "Help", order=90)
     add_panel(app, "staff_donor_side", _staff_donor_panel)
     add_panel(app, "me_home", _me_home_panel)
     app.cli.add_command(kb_cli)

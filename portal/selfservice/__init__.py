@@ -10,6 +10,7 @@ def init_app(app: Flask) -> None:
     cache.init_app(app)
     app.register_blueprint(bp)
     app.register_blueprint(unsubscribe_bp)
-    for endpoint, label in (("me.home", "Home"), ("me.giving_history", "My giving"), ("me.plans", "Regular giving"),
-                            ("me.points", "Points & rewards"), ("me.support_index", "Support"), ("me.profile", "My details")):
-        web.add_me_nav(app, endpoint, label)
+    for order, (endpoint, label) in enumerate((("me.home", "Home"), ("me.giving_history", "My giving"), ("me.plans", "Regular giving"),
+                                               ("me.points", "Points & rewards"), ("me.support_index", "Support"),
+                                               ("me.profile", "My details"))):
+        web.add_me_nav(app, endpoint, label, order=10 * order)

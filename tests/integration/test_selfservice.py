@@ -272,3 +272,10 @@ def test_tampered_unsubscribe_link_gives_a_clear_page(app, client):
     response = client.post(re.sub(r".$", "x", url) + "x", csrf=False)
     assert response.status_code == 400 and "This link can't be used" in response.get_data(as_text=True)
     assert client.get("/unsubscribe/nonsense").status_code == 400
+
+
+def test_the_portal_navigation_starts_at_home_whichever_domain_registers_first(app, donor_client):
+    client, _ = donor_client()
+    nav = client.get("/me").get_data(as_text=True).split('aria-label="Your account"', 1)[1].split("</nav>", 1)[0]
+    labels = re.findall(r">([^<>]+)</a>", nav)
+    assert labels == ["Home", "My giving", "Regular giving", "Points &amp; rewards", "Support", "Surveys", "My details", "Help"]
