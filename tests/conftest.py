@@ -123,6 +123,15 @@ def make_user(role: str, email: str | None = None, donor_id: int | None = None, 
     return create_user(email or f"{role}@example.org", PASSWORD, role, name=name or role.title(), donor_id=donor_id)
 
 
+def sign_in_staff(page, live_server: str, email: str, lands_on: str = "**/staff/**") -> None:
+    """Sign a staff member in through the login form in the browser, as a person would."""
+    page.goto(f"{live_server}/login")
+    page.fill("#email", email)
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(lands_on)
+
+
 def login(client, email: str, password: str = PASSWORD):
     return client.post("/login", data={"email": email, "password": password})
 

@@ -12,18 +12,10 @@ from portal.feedback.models import SurveyResponse
 from portal.support import services as support
 from portal.support.models import Task, Ticket
 from portal.timeutil import utcnow
-from tests.conftest import PASSWORD, make_donor, make_gift, make_user
+from tests.conftest import make_donor, make_gift, make_user, sign_in_staff
 from tests.integration.test_retention_pages import at_risk
 
 pytestmark = pytest.mark.browser
-
-
-def sign_in(page, live_server, email):
-    page.goto(f"{live_server}/login")
-    page.fill("#email", email)
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/staff/**")
 
 
 def test_donor_answers_an_nps_survey_from_the_emailed_link(app, live_server, page):
@@ -59,7 +51,7 @@ def test_support_specialist_works_a_task_from_the_inbox(app, live_server, page):
         support.create_task("Low NPS score (2) from Sam Sad", donor_id=donor.id, kind="low_score", assignee_role="support",
                             details="How likely are you to recommend us?\n2", due_at=utcnow() - timedelta(hours=1))
         db.session.commit()
-    sign_in(page, live_server, "grace@staff.example.org")
+    sign_in_staff(page, live_server, "grace@staff.example.org")
     page.get_by_role("link", name="Tasks").click()
     page.get_by_role("link", name="Team tasks").click()
     assert page.get_by_text("1 overdue").is_visible()
@@ -86,7 +78,7 @@ def test_staff_reply_to_a_ticket_reaches_the_donor(app, live_server, page):
         make_user("support", "agent@staff.example.org", name="Grace Lindqvist")
         donor = make_donor(email="amelia@example.org", first_name="Amelia")
         ticket_id = support.open_ticket(donor.id, "Sponsorship letter", "My crew letter hasn't arrived.").id
-    sign_in(page, live_server, "agent@staff.example.org")
+    sign_in_staff(page, live_server, "agent@staff.example.org")
     page.get_by_role("link", name="Tickets").click()
     page.get_by_role("link", name=f"#{ticket_id} Sponsorship letter").click()
     page.get_by_label("Reply to the donor").fill("Sorry Amelia, we've posted a new copy today.")
@@ -106,7 +98,7 @@ def test_fundraiser_dismisses_an_at_risk_alert_with_a_reason(app, live_server, p
     with app.app_context():
         make_user("fundraiser", "tom@staff.example.org", name="Tom Okafor")
         at_risk("Ivy", 50000)
-    sign_in(page, live_server, "tom@staff.example.org")
+    sign_in_staff(page, live_server, "tom@staff.example.org")
     page.get_by_role("link", name="At risk").click()
     row = page.locator("#alert-list tbody tr", has_text="Ivy Doe")
     row.get_by_text("Close…").click()

@@ -7,7 +7,7 @@ from datetime import datetime
 import pytest
 
 from portal.extensions import db
-from tests.conftest import PASSWORD, make_donor, make_gift, make_user
+from tests.conftest import make_donor, make_gift, make_user, sign_in_staff
 
 
 @pytest.fixture
@@ -31,11 +31,7 @@ def cohort_data(app):
 
 @pytest.mark.browser
 def test_open_the_funnel_filter_by_a_cohort_and_export(page, live_server, cohort_data):
-    page.goto(f"{live_server}/login")
-    page.fill("input[name=email]", cohort_data)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/staff/")
+    sign_in_staff(page, live_server, cohort_data, lands_on="**/staff/")
 
     page.click("nav >> text=Insights")
     page.click("text=Donor journey")
@@ -75,11 +71,7 @@ def survey_answers(app):
 @pytest.mark.browser
 def test_open_the_satisfaction_report_filter_by_survey_and_export(page, live_server, survey_answers):
     email, data = survey_answers
-    page.goto(f"{live_server}/login")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/staff/")
+    sign_in_staff(page, live_server, email, lands_on="**/staff/")
 
     page.goto(f"{live_server}/staff/insights/")
     page.click("text=Satisfaction")
@@ -110,11 +102,7 @@ def test_open_the_satisfaction_report_filter_by_survey_and_export(page, live_ser
 
 @pytest.mark.browser
 def test_turn_the_donors_who_gave_once_into_a_segment(page, live_server, cohort_data):
-    page.goto(f"{live_server}/login")
-    page.fill("input[name=email]", cohort_data)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/staff/")
+    sign_in_staff(page, live_server, cohort_data, lands_on="**/staff/")
 
     page.goto(f"{live_server}/staff/insights/funnel?cohort=2025-Q2")
     page.wait_for_selector("#funnel-chart")
