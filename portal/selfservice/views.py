@@ -20,7 +20,7 @@ from portal.giving.models import PLAN_INTERVALS, Gift
 from portal.htmx import is_htmx, render
 from portal.loyalty import services as loyalty
 from portal.money import format_money
-from portal.selfservice.cache import cached_page
+from portal.selfservice.cache import answer_from_store, cached_page
 from portal.selfservice.forms import (GiveForm, PlanAmountForm, PlanCancelForm, PreferencesForm, ProfileForm, RedeemForm,
                                       ReplyForm, TicketForm)
 from portal.settings.services import organisation
@@ -29,6 +29,7 @@ from portal.support.models import Ticket
 from portal.timeutil import utcnow
 
 bp = Blueprint("me", __name__, url_prefix="/me")
+bp.before_request(answer_from_store)
 bp.before_request(require_donor)
 
 

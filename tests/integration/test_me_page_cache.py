@@ -7,7 +7,7 @@ from sqlalchemy import text
 
 from portal.donors.models import Donor
 from portal.donors.services import update_donor
-from portal.extensions import db
+from portal.extensions import db, login_manager
 from portal.feedback.models import Survey, SurveyInvitation
 from portal.giving import services as giving
 from portal.kb.models import Article, ArticleSuggestion, SuggestionState
@@ -73,14 +73,19 @@ def test_the_store_is_per_donor_and_per_address(app, amelia):
     assert "£99.00" in page(other, "/me/giving") and "£99.00" not in page(client, "/me/giving")
 
 
+def csrf_token(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
 def test_a_stored_page_carries_this_sessions_csrf_token(app, amelia):
     client, _ = amelia
-    page(client)
+    first_token = csrf_token(page(client))
+    assert csrf_token(page(client)) == first_token  # the session it was stored for gets its token back
     second = app.test_client()
     login(second, "amelia@example.org")
-    html = page(second)
-    assert cache.CSRF_PLACEHOLDER not in html
-    token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+    token = csrf_token(page(second))
+    assert token != first_token
+    assert second.post("/logout", data={"csrf_token": first_token}, csrf=False).status_code == 400
     assert second.post("/logout", data={"csrf_token": token}, csrf=False).status_code in (302, 303)
 
 
@@ -187,11 +192,70 @@ def test_a_deleted_donor_is_never_served_a_stored_page(app, amelia):
     assert client.get("/me").status_code in (302, 404)
 
 
+def stored(mark, text: str) -> cache.StoredPage:
+    return cache.StoredPage(mark, [text.encode()], "text/html", None, None)
+
+
 def test_the_store_keeps_the_most_recently_used_pages():
     store = cache.PageStore(2)
-    store.put(("a",), (1,), "A", "text/html")
-    store.put(("b",), (1,), "B", "text/html")
-    assert store.get(("a",), (1,)) == ("A", "text/html")
-    store.put(("c",), (1,), "C", "text/html")
+    store.put(("a",), stored((1,), "A"))
+    store.put(("b",), stored((1,), "B"))
+    assert store.get(("a",), (1,)).chunks == [b"A"]
+    store.put(("c",), stored((1,), "C"))
     assert store.get(("b",), (1,)) is None and store.get(("a",), (1,)) is not None and len(store) == 2
     assert store.get(("a",), (2,)) is None, "a different fingerprint never matches"
+
+
+def refuse_loading_accounts(monkeypatch):
+    """After this, a request that loads the signed-in account through Flask-Login fails."""
+    def fail(_user_id):
+        raise AssertionError("account loaded")
+    monkeypatch.setattr(login_manager, "_user_callback", fail)
+
+
+def test_a_stored_page_is_answered_without_loading_the_account(app, amelia, monkeypatch):
+    client, _ = amelia
+    first = page(client)
+    refuse(monkeypatch)
+    refuse_loading_accounts(monkeypatch)
+    assert without_csrf_token(page(client)) == without_csrf_token(first)
+
+
+def test_a_deactivated_account_is_never_served_its_stored_page(app, amelia):
+    client, _ = amelia
+    page(client)
+    with app.app_context():
+        db.session.execute(text("UPDATE users SET active = :no WHERE email = 'amelia@example.org'"), {"no": False})
+        db.session.commit()
+    response = client.get("/me")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_an_account_no_longer_a_donor_is_never_served_a_stored_page(app, amelia):
+    client, _ = amelia
+    page(client)
+    with app.app_context():
+        db.session.execute(text("UPDATE users SET role = 'support' WHERE email = 'amelia@example.org'"))
+        db.session.commit()
+    assert client.get("/me").status_code == 403
+
+
+def test_strong_session_protection_ends_a_session_from_another_browser(app, amelia):
+    client, _ = amelia
+    page(client)
+    app.config["SESSION_PROTECTION"] = "strong"
+    try:
+        response = client.get("/me", headers={"User-Agent": "another browser"})
+    finally:
+        app.config.pop("SESSION_PROTECTION")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_a_session_seen_from_another_browser_is_no_longer_fresh(app, amelia):
+    client, _ = amelia
+    page(client)
+    with client.session_transaction() as session:
+        assert session["_fresh"] is True
+    assert client.get("/me", headers={"User-Agent": "another browser"}).status_code == 200
+    with client.session_transaction() as session:
+        assert session["_fresh"] is False
