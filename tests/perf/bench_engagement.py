@@ -31,31 +31,62 @@ SEGMENT_RULES = {"match": "all", "conditions": [
     {"field": "last_gift", "op": "within_last", "value": 365},
     {"field": "marketing_ok", "op": "true"},
 ]}
+# A loopback SMTP server that accepts and counts, nothing more. It shares the two cores with the workers, so it
+# must cost little: aiosmtpd (which the tests use as the real server) spends 0.8 ms of CPU on each message, about
+# what a worker spends rendering and sending it; a mail server in production runs on a machine of its own.
 SINK = r"""
 import asyncio, json, signal, sys
-from aiosmtpd.controller import Controller
 
-class Sink:
-    def __init__(self):
-        self.messages = 0
-        self.ids = set()
-    async def handle_DATA(self, server, session, envelope):
-        self.messages += 1
-        start = envelope.content.find(b"Message-ID: ")
-        self.ids.add(envelope.content[start:envelope.content.find(b"\r\n", start)])
-        return "250 OK"
+EHLO = b"250-sink\r\n250-SIZE 33554432\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 HELP\r\n"
+messages, ids = 0, set()
 
-sink = Sink()
-controller = Controller(sink, hostname="127.0.0.1", port=int(sys.argv[1]))
-controller.start()
-def stop(*_):
-    controller.stop()
+class Session(asyncio.Protocol):
+    def connection_made(self, transport):
+        self.transport, self.buffer, self.in_data = transport, b"", False
+        transport.write(b"220 sink ESMTP\r\n")
+
+    def data_received(self, chunk):
+        global messages
+        self.buffer += chunk
+        while True:
+            if self.in_data:
+                end = self.buffer.find(b"\r\n.\r\n")
+                if end < 0:
+                    return
+                content, self.buffer, self.in_data = self.buffer[:end], self.buffer[end + 5:], False
+                start = content.find(b"Message-ID: ")
+                ids.add(content[start:content.find(b"\r\n", start)])
+                messages += 1
+                self.transport.write(b"250 OK\r\n")
+                continue
+            end = self.buffer.find(b"\r\n")
+            if end < 0:
+                return
+            verb, self.buffer = self.buffer[:4].upper(), self.buffer[end + 2:]
+            if verb == b"EHLO":
+                self.transport.write(EHLO)
+            elif verb == b"DATA":
+                self.in_data = True
+                self.transport.write(b"354 End data with <CR><LF>.<CR><LF>\r\n")
+            elif verb == b"QUIT":
+                self.transport.write(b"221 Bye\r\n")
+                self.transport.close()
+                return
+            else:
+                self.transport.write(b"250 OK\r\n")
+
+async def main():
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(Session, "127.0.0.1", int(sys.argv[1]))
+    stopped = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stopped.set)
+    print("ready", flush=True)
+    await stopped.wait()
+    server.close()
     with open(sys.argv[2], "w") as out:
-        json.dump({"messages": sink.messages, "unique": len(sink.ids)}, out)
-    sys.exit(0)
-signal.signal(signal.SIGTERM, stop)
-print("ready", flush=True)
-signal.pause()
+        json.dump({"messages": messages, "unique": len(ids)}, out)
+
+asyncio.run(main())
 """
 
 
