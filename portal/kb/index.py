@@ -12,7 +12,6 @@ A missing or unreadable index is rebuilt from the database, never a 500.
 """
 from __future__ import annotations
 
-import heapq
 import logging
 import os
 import re
@@ -26,6 +25,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
 
+import numpy as np
 from flask import current_app
 from markupsafe import Markup, escape
 from whoosh import highlight, qparser, query as wq, writing
@@ -184,35 +184,34 @@ def bitset(docnums: Iterable[int]) -> int:
     return int.from_bytes(buffer, "little")
 
 
+def member_array(bits: int) -> np.ndarray:
+    """The document numbers set in a bitset, ascending."""
+    packed = np.frombuffer(bits.to_bytes((bits.bit_length() + 7) // 8, "little"), dtype=np.uint8)
+    return np.flatnonzero(np.unpackbits(packed, bitorder="little"))
+
+
 def members(bits: int) -> list[int]:
-    """The document numbers set in a bitset, in order."""
-    out = []
-    for byte_number, byte in enumerate(bits.to_bytes((bits.bit_length() + 7) // 8, "little")):
-        while byte:
-            low = byte & -byte
-            out.append(byte_number * 8 + low.bit_length() - 1)
-            byte ^= low
-    return out
+    return member_array(bits).tolist()
 
 
 @dataclass
 class TermScores:
-    """One indexed term's documents with their BM25F scores."""
+    """One indexed term's documents with their BM25F scores, as arrays: a query adds them up in C."""
 
     bits: int
-    score_of: dict[int, float]
-    ranked: list[int]  # the documents, best score first
+    docs: np.ndarray  # document numbers, ascending
+    scores: np.ndarray
 
     @property
     def size(self) -> int:
-        return len(self.ranked)
+        return len(self.docs)
 
 
 class TermCache:
     """The scores of recently searched terms on one generation of the index, shared by every searcher open
     on it: common words are read and scored once per index write instead of on every query."""
 
-    MAX_POSTINGS = 600_000  # about 100 MB with 20,000 long articles; a few hundred articles never get near it
+    MAX_POSTINGS = 600_000  # about 8 MB of arrays; a few hundred articles never get near it
 
     def __init__(self, generation: int):
         self.generation = generation
@@ -250,6 +249,10 @@ class Snapshot:
     tag_bits: dict[str, int] = field(default_factory=dict)
     term_cache: TermCache | None = None
 
+    @property
+    def doc_count(self) -> int:
+        return self.searcher.reader().doc_count_all()
+
     @classmethod
     def open(cls, ix) -> "Snapshot":
         searcher = ix.searcher()
@@ -276,7 +279,8 @@ class Snapshot:
         cached = self.term_cache.get((fieldname, text)) if self.term_cache else None
         if cached is not None:
             return cached
-        score_of: dict[int, float] = {}
+        docs: list[int] = []
+        scores: list[float] = []
         weighting = self.searcher.weighting
         for leaf, offset in self.searcher.leaf_searchers():
             reader = leaf.reader()
@@ -285,9 +289,10 @@ class Snapshot:
             scorer = weighting.scorer(leaf, fieldname, text)
             postings = reader.postings(fieldname, text)  # deleted documents are already left out
             while postings.is_active():
-                score_of[offset + postings.id()] = scorer.score(postings)
+                docs.append(offset + postings.id())
+                scores.append(scorer.score(postings))
                 postings.next()
-        loaded = TermScores(bitset(score_of), score_of, sorted(score_of, key=lambda doc: (-score_of[doc], doc)))
+        loaded = TermScores(bitset(docs), np.array(docs, dtype=np.int64), np.array(scores, dtype=np.float64))
         if self.term_cache:
             self.term_cache.put((fieldname, text), loaded)
         return loaded
@@ -484,9 +489,6 @@ _FORMATTER = highlight.HtmlFormatter(tagname="mark", between=" … ")
 _HIGHLIGHTER = highlight.Highlighter(fragmenter=highlight.PinpointFragmenter(maxchars=SNIPPET_CHARS, surround=60, autotrim=True),
                                      formatter=_FORMATTER)
 SCORED_FIELDS = ("title", "tag_text", "body")
-# Up to this many candidates are scored outright; beyond it the best page is found from each term's best
-# documents first (threshold algorithm), which stops long before the end of common words' postings.
-SCORE_ALL_BELOW = 1500
 
 
 def _word_terms(q: wq.Query) -> list[wq.Term] | None:
@@ -502,61 +504,40 @@ def _word_terms(q: wq.Query) -> list[wq.Term] | None:
     return leaves
 
 
-def _coordinated(total: float, matching: int, termcount: int, scale: float | None) -> float:
-    """Whoosh's coordination bonus (the "SQR" of the Or group): documents with more of the words rank higher."""
+def _coordinated(total, matching, termcount: int, scale: float | None):
+    """Whoosh's coordination bonus (the "SQR" of the Or group): documents with more of the words rank higher.
+    Works on one score or on arrays of them, with the operations in Whoosh's order, so the figures are equal."""
     if not scale or termcount <= 1 or termcount == scale:
         return total
     return (total + (matching - 1) / (termcount - scale) ** 2) * (termcount - 1) / termcount
 
 
-def _best_of_words(snap: Snapshot, terms: list[wq.Term], scale: float | None, allowed_docs: frozenset,
-                   allowed_bits: int, limit: int) -> tuple[list[tuple[float, int]], int]:
-    """The best `limit` documents for an OR of words, and the bitset of every allowed match."""
-    loaded = [(snap.term(t.fieldname, t.text), t.boost) for t in terms]
-    loaded = [(scores, boost) for scores, boost in loaded if scores.score_of]
+def _best_of_words(snap: Snapshot, terms: list[wq.Term], scale: float | None, allowed_bits: int,
+                   limit: int) -> tuple[list[tuple[float, int]], int]:
+    """The best `limit` documents for an OR of words, and the bitset of every allowed match.
+
+    Every match is scored: each term's scores are added into one array per query (in the terms' order, as
+    Whoosh adds them), then the best are picked, ties going to the lower document number as in Whoosh."""
+    loaded = [(scores, t.boost) for scores, t in ((snap.term(t.fieldname, t.text), t) for t in terms) if scores.size]
     matched = 0
     for scores, _ in loaded:
         matched |= scores.bits
     matched &= allowed_bits
-    termcount = len(loaded)
-
-    def score(doc: int) -> float:
-        total, matching = 0.0, 0
-        for scores, boost in loaded:
-            value = scores.score_of.get(doc)
-            if value is not None:
-                total += value * boost
-                matching += 1
-        return _coordinated(total, matching, termcount, scale)
-
-    if matched.bit_count() <= SCORE_ALL_BELOW:
-        ranked = sorted(((score(doc), doc) for doc in members(matched)), key=lambda item: (-item[0], item[1]))
-        return ranked[:limit], matched
-    best: list[tuple[float, int]] = []  # min-heap of (score, -docnum)
-    seen: set[int] = set()
-    depth = 0
-    while True:
-        frontier, active = 0.0, False
-        for scores, boost in loaded:
-            if depth >= len(scores.ranked):
-                continue
-            active = True
-            doc = scores.ranked[depth]
-            frontier += scores.score_of[doc] * boost
-            if doc in seen:
-                continue
-            seen.add(doc)
-            if doc in allowed_docs:
-                item = (score(doc), -doc)
-                if len(best) < limit:
-                    heapq.heappush(best, item)
-                elif item > best[0]:
-                    heapq.heapreplace(best, item)
-        # No document not seen yet can score above every word's current frontier together.
-        if not active or (len(best) == limit and best[0][0] >= _coordinated(frontier, termcount, termcount, scale)):
-            break
-        depth += 1
-    return [(value, -negated) for value, negated in sorted(best, reverse=True)], matched
+    if not matched:
+        return [], 0
+    total = np.zeros(snap.doc_count)
+    matching = np.zeros(snap.doc_count, dtype=np.int64)
+    for scores, boost in loaded:
+        total[scores.docs] += scores.scores * boost
+        matching[scores.docs] += 1
+    candidates = member_array(matched)
+    values = _coordinated(total[candidates], matching[candidates], len(loaded), scale)
+    if len(candidates) > limit:
+        threshold = np.partition(values, len(values) - limit)[len(values) - limit]
+        keep = values >= threshold
+        candidates, values = candidates[keep], values[keep]
+    order = np.lexsort((candidates, -values))[:limit]
+    return [(float(values[i]), int(candidates[i])) for i in order], matched
 
 
 def _best_of_query(snap: Snapshot, q: wq.Query, allowed_docs: frozenset, allowed_bits: int,
@@ -637,7 +618,7 @@ def _run(snap: Snapshot, text: str, *, scope: str, tag: str | None, page: int, p
     limit = page * per_page
     terms = _word_terms(q)
     if terms is not None:
-        top, matched = _best_of_words(snap, terms, getattr(q, "scale", None), allowed_docs, allowed_bits, limit)
+        top, matched = _best_of_words(snap, terms, getattr(q, "scale", None), allowed_bits, limit)
         words = {t.text for t in terms if t.fieldname == "body"}
     elif isinstance(q, wq.Every):
         top, matched = [(0.0, doc) for doc in members(allowed_bits)[:limit]], allowed_bits
