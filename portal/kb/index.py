@@ -28,8 +28,8 @@ from typing import Iterable
 import numpy as np
 from flask import current_app
 from markupsafe import Markup, escape
-from whoosh import highlight, qparser, query as wq, writing
-from whoosh.analysis import STOP_WORDS, StandardAnalyzer, StemmingAnalyzer, Token
+from whoosh import qparser, query as wq, writing
+from whoosh.analysis import STOP_WORDS, StandardAnalyzer, StemmingAnalyzer
 from whoosh.fields import ID, KEYWORD, STORED, TEXT, Schema
 from whoosh.filedb.filestore import FileStorage
 from whoosh.lang.porter import stem as porter_stem
@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 MAX_QUERY_CHARS = 200
 MAX_QUERY_TERMS = 16
 SNIPPET_CHARS = 220
+SNIPPET_SURROUND = 60  # characters of context on either side of a passage's matches
 SNIPPET_MATCHES = 24
 # A full rebuild of at least this many articles is shared between processes.
 PARALLEL_FROM = 2000
@@ -485,9 +486,6 @@ class Found:
     correction: str | None = None
 
 
-_FORMATTER = highlight.HtmlFormatter(tagname="mark", between=" … ")
-_HIGHLIGHTER = highlight.Highlighter(fragmenter=highlight.PinpointFragmenter(maxchars=SNIPPET_CHARS, surround=60, autotrim=True),
-                                     formatter=_FORMATTER)
 SCORED_FIELDS = ("title", "tag_text", "body")
 
 
@@ -558,23 +556,42 @@ def _highlight_words(q: wq.Query, reader) -> set[str]:
 def _snippets(docnums: list[int], stems: set[str], stored: dict[int, dict]) -> dict[int, Markup]:
     """Highlighted passages of each shown document's body.
 
-    The stored body is scanned for words starting like a searched stem (one regular expression, in C) and
-    only those are stemmed to confirm the match; the scan stops at the first SNIPPET_MATCHES matches.
-    Reading stored character offsets instead costs more here: Whoosh decodes a whole block of postings
-    (positions and offsets of 128 documents) for every word of every hit."""
+    The stored body is searched for words starting like a searched stem and only those are stemmed to
+    confirm the match. Reading stored character offsets instead costs more here: Whoosh decodes a whole
+    block of postings (positions and offsets of 128 documents) for every word of every hit."""
     prefixes = sorted({stem[:max(3, len(stem) - 2)] for stem in stems if stem})
-    pattern = re.compile(r"\b(?=%s)\w+(?:\.?\w+)*" % "|".join(map(re.escape, prefixes)), re.IGNORECASE) if prefixes else None
     snippets = {}
     for doc in docnums:
-        tokens = []
-        for found in pattern.finditer(stored[doc].get("body", "")) if pattern else ():
-            word = found.group().lower()
-            if _stem_word(word) in stems:
-                tokens.append(Token(text=word, startchar=found.start(), endchar=found.end()))
-                if len(tokens) == SNIPPET_MATCHES:
-                    break
-        snippets[doc] = _snippet(stored[doc], tokens)
+        text = stored[doc].get("body", "")
+        matches = [(start, end, stem) for start, end, stem in _words_starting(text, prefixes) if stem in stems]
+        snippets[doc] = (_snippet(text, matches[:SNIPPET_MATCHES]) if matches
+                         else escape(stored[doc].get("summary") or text[:SNIPPET_CHARS]))
     return snippets
+
+
+_WORD_AT = re.compile(r"\w+(?:\.?\w+)*")
+
+
+def _words_starting(text: str, prefixes: list[str]) -> list[tuple[int, int, str]]:
+    """Each word of the text that starts with one of the (lower-case) prefixes, as (start, end, stem), in order.
+    str.find on the lower-cased text runs in C and skips most of a long body at once."""
+    lowered = text.lower()
+    if len(lowered) != len(text):  # a few characters lower-case to two: offsets would no longer line up
+        pattern = re.compile(r"\b(?=%s)\w+(?:\.?\w+)*" % "|".join(map(re.escape, prefixes)), re.IGNORECASE)
+        return [(m.start(), m.end(), _stem_word(m.group().lower())) for m in pattern.finditer(text)]
+    starts = set()
+    for prefix in prefixes:
+        at = lowered.find(prefix)
+        while at >= 0:
+            if at == 0 or not (lowered[at - 1].isalnum() or lowered[at - 1] == "_"):
+                starts.add(at)
+            at = lowered.find(prefix, at + len(prefix))
+    words = []
+    for start in sorted(starts):
+        word = _WORD_AT.match(lowered, start)
+        if word is not None:
+            words.append((start, word.end(), _stem_word(word.group())))
+    return words
 
 
 @lru_cache(maxsize=50_000)
@@ -582,19 +599,50 @@ def _stem_word(word: str) -> str:
     return porter_stem(word)
 
 
-def _snippet(stored: dict, tokens: list) -> Markup:
-    text = stored.get("body", "")
-    fragment = ""
-    if tokens:
-        try:
-            fragments = _HIGHLIGHTER.fragmenter.fragment_matches(text, tokens)
-            fragment = _FORMATTER.format(highlight.top_fragments(fragments, 2, _HIGHLIGHTER.scorer, _HIGHLIGHTER.order))
-        except Exception:  # a highlight is a nicety; the summary serves when it can't be built
-            fragment = ""
-    if fragment:
-        # HtmlFormatter escapes the text around the <mark> tags; line breaks separate the article's blocks.
-        return Markup(fragment.replace("\n", " · "))
-    return escape(stored.get("summary") or text[:SNIPPET_CHARS])
+def _windows(text: str, matches: list[tuple[int, int, str]]) -> list[tuple[int, int, int, int]]:
+    """Candidate passages: from each match, as many following matches as fit in SNIPPET_CHARS, with some text
+    around them. Each is (start, end, index of its first match, index after its last)."""
+    windows = []
+    for first, (start, _, _) in enumerate(matches):
+        last = first
+        while last + 1 < len(matches) and matches[last + 1][1] - start <= SNIPPET_CHARS:
+            last += 1
+        begin = max(0, start - SNIPPET_SURROUND)
+        end = min(len(text), matches[last][1] + SNIPPET_SURROUND)
+        # Whole words at both ends.
+        if begin > 0:
+            space = text.find(" ", begin, start)
+            begin = space + 1 if space >= 0 else start
+        if end < len(text):
+            space = text.rfind(" ", matches[last][1], end)
+            end = space if space >= 0 else matches[last][1]
+        windows.append((begin, end, first, last + 1))
+    return windows
+
+
+def _snippet(text: str, matches: list[tuple[int, int, str]]) -> Markup:
+    """The best one or two passages (most different words, then most matches), in reading order, with the
+    matched words marked. The body's blocks are separated by line breaks, shown as " · "."""
+    def worth(window):
+        found = matches[window[2]:window[3]]
+        return len({stem for _, _, stem in found}), len(found), -window[0]
+
+    ranked = sorted(_windows(text, matches), key=worth, reverse=True)
+    chosen = [ranked[0]]
+    for window in ranked[1:]:
+        if window[0] >= chosen[0][1] or window[1] <= chosen[0][0]:
+            chosen.append(window)
+            break
+    passages = []
+    for begin, end, _, _ in sorted(chosen):
+        parts, at = [], begin
+        for start, stop, _ in matches:
+            if start >= begin and stop <= end:
+                parts += (escape(text[at:start]), "<mark>", escape(text[start:stop]), "</mark>")
+                at = stop
+        parts.append(escape(text[at:end]))
+        passages.append("".join(parts))
+    return Markup(" … ".join(passages).replace("\n", " · "))
 
 
 def run_search(text: str, *, scope: str = "donor", tag: str | None = None, page: int = 1, per_page: int = 10,

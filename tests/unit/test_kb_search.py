@@ -265,3 +265,25 @@ def test_rebuild_shared_between_processes_gives_the_same_results(shipped, monkey
         assert len(snap.searcher.leaf_searchers()) > 1
     for text, hits in single.items():
         assert every_hit(text) == hits
+
+
+def test_words_are_found_by_the_start_of_a_stem_at_word_boundaries_only():
+    text = "Update your CARD. Discard old cards; card_holder and updating."
+    found = [(text[start:end], stem) for start, end, stem in index._words_starting(text, ["car", "upd"])]
+    assert found == [("Update", "updat"), ("CARD", "card"), ("cards", "card"), ("card_holder", "card_hold"),
+                     ("updating", "updat")]
+    # "İ" lower-cases to two characters: offsets are then taken from the original text instead.
+    dotted = "İstanbul card update"
+    assert [dotted[s:e] for s, e, _ in index._words_starting(dotted, ["car", "upd"])] == ["card", "update"]
+
+
+def test_a_snippet_marks_every_match_in_its_passages_and_escapes_the_rest():
+    body = ("Intro text about nothing much at all. " * 12 + "Update the <b>card</b> here: card & update. "
+            + "Filler words follow here. " * 20 + "Another card mention far away.")
+    matches = [m for m in index._words_starting(body, ["car", "upd"]) if m[2] in {"card", "updat"}]
+    html = str(index._snippet(body, matches))
+    assert "&lt;b&gt;<mark>card</mark>&lt;/b&gt;" in html and "<mark>card</mark> &amp; <mark>update</mark>" in html
+    assert html.count("<mark>") == html.count("</mark>") == 5 and "<b>" not in html
+    first, second = html.split(" … ")
+    assert "<mark>Update</mark>" in first and "Another <mark>card</mark> mention" in second
+    assert not first.startswith(("ntro", "tro", "ro ")) and len(first) < len(body) // 2
