@@ -403,13 +403,15 @@ def close_snapshots() -> None:
 # ---------------------------------------------------------------- queries
 
 _PARSERS: dict[str, qparser.QueryParser] = {}
+SCORED_FIELDS = ("title", "tag_text", "body")
+QUERY_SCALE = 0.9  # the OR group's coordination bonus: documents with more of the words rank higher
 
 
 def _parser() -> qparser.QueryParser:
     """Words, "phrases", (groups) and AND/OR/NOT; no field names, wildcards, ranges or boosts from users."""
     parser = _PARSERS.get("default")
     if parser is None:
-        parser = qparser.MultifieldParser(["title", "tag_text", "body"], SCHEMA, group=qparser.OrGroup.factory(0.9))
+        parser = qparser.MultifieldParser(list(SCORED_FIELDS), SCHEMA, group=qparser.OrGroup.factory(QUERY_SCALE))
         for plugin in (qparser.FieldsPlugin, qparser.WildcardPlugin, qparser.RangePlugin, qparser.BoostPlugin,
                        qparser.EveryPlugin, qparser.SingleQuotePlugin):
             parser.remove_plugin_class(plugin)
@@ -444,13 +446,27 @@ def has_syntax(text: str) -> bool:
     return bool(SYNTAX.search(text))
 
 
+_PLAIN_WORD = re.compile(r"[^\W_]+")
+
+
+def _words_query(text: str) -> wq.Query | None:
+    """What the parser makes of plain lower-case words (the usual query), built without running it: each word's
+    stem in each scored field, in one OR with the parser's coordination scale. None when the text holds
+    anything else (punctuation, quotes, brackets, capitalised words that could be operators)."""
+    words = text.split()
+    if not all(_PLAIN_WORD.fullmatch(word) and not word.isupper() for word in words):
+        return None
+    terms = [wq.Term(name, token.text) for word in words for token in _STEM(word.lower()) for name in SCORED_FIELDS]
+    return wq.Or(terms, scale=QUERY_SCALE).normalize() if terms else wq.NullQuery
+
+
 def build_query(text: str, *, typing: bool = False, plain: bool = False) -> wq.Query:
     """The reader's words as a query; `plain` ignores quotes, brackets and operators altogether."""
     words = words_of(text)
     if not words:
         return wq.NullQuery
     try:
-        parsed = _plain_query(text) if plain else _parser().parse(text)
+        parsed = _plain_query(text) if plain else (_words_query(text) or _parser().parse(text))
         if len(list(parsed.leaves())) > MAX_QUERY_TERMS * 3:
             parsed = _plain_query(text)
     except Exception:  # the parser is lenient, but user text must never reach the reader as an error
@@ -486,7 +502,6 @@ class Found:
     correction: str | None = None
 
 
-SCORED_FIELDS = ("title", "tag_text", "body")
 
 
 def _word_terms(q: wq.Query) -> list[wq.Term] | None:

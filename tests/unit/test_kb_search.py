@@ -287,3 +287,20 @@ def test_a_snippet_marks_every_match_in_its_passages_and_escapes_the_rest():
     first, second = html.split(" … ")
     assert "<mark>Update</mark>" in first and "Another <mark>card</mark> mention" in second
     assert not first.startswith(("ntro", "tro", "ro ")) and len(first) < len(body) // 2
+
+
+def test_plain_words_build_the_query_the_parser_would():
+    vocabulary = ["update", "card", "receipt", "how", "do", "I", "my", "the", "renewing", "gifts", "Tax", "relief", "café",
+                  "100", "x", "naïve", "UK", "AND", "OR", "NOT", "ANDMAYBE", "card's", "gift-aid", '"card', "(tax"]
+    rng = random.Random(3)
+    built = 0
+    for _ in range(3000):
+        text = " ".join(rng.choice(vocabulary) for _ in range(rng.randint(1, 5)))
+        fast = index._words_query(text)
+        if fast is None:
+            continue
+        built += 1
+        parsed = index._parser().parse(text)
+        assert fast == parsed and getattr(fast, "scale", None) == getattr(parsed, "scale", None), text
+    assert built > 500
+    assert index._words_query("tax AND relief") is None and index._words_query('"tax relief"') is None
