@@ -5,9 +5,9 @@ processes only read. Open searchers are pooled per process and reused until a wr
 generation, together with the per-audience and per-tag document sets (as bitsets) that filters,
 totals and tag facets need.
 Queries made of plain words, the usual case, are ranked here from each term's scored postings, which
-are read once per index generation and shared by the process's searchers; the best page is found by
-walking each term's best documents first, without scoring every match. Phrases, AND/NOT and prefixes
-go through Whoosh's own matcher. Only the shown hits are highlighted (see _snippets).
+are read once per index generation and shared by the process's searchers, and added up for every match
+in numpy arrays. Phrases, AND/NOT and prefixes go through Whoosh's own matcher. Only the shown hits are
+highlighted (see _snippets).
 A missing or unreadable index is rebuilt from the database, never a 500.
 """
 from __future__ import annotations
