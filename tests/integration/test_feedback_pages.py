@@ -11,8 +11,7 @@ from portal.feedback.models import Survey, SurveyResponse
 from portal.journey.models import Touchpoint
 from portal.support.models import Task
 from portal.timeutil import utcnow
-from tests.conftest import login, make_donor, make_user
-from tests.integration.signin import signed_in
+from tests.conftest import login, make_donor, make_user, signed_in
 
 HTMX = {"HX-Request": "true"}
 

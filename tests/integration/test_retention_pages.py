@@ -11,8 +11,7 @@ from portal.retention import services as retention
 from portal.retention.models import Alert, RelationshipManager
 from portal.support.models import Task
 from portal.timeutil import utcnow
-from tests.conftest import make_donor, make_gift
-from tests.integration.signin import signed_in
+from tests.conftest import make_donor, make_gift, signed_in
 
 
 def at_risk(first_name: str, lifetime_minor: int) -> int:

@@ -9,8 +9,7 @@ from portal.extensions import db
 from portal.support import services as support
 from portal.support.models import Task, Ticket, TicketMessage
 from portal.timeutil import utcnow
-from tests.conftest import login, make_donor, make_user
-from tests.integration.signin import signed_in
+from tests.conftest import login, make_donor, make_user, signed_in
 
 
 @pytest.fixture
