@@ -21,3 +21,12 @@ def local_date_to_utc(day: date, tz_name: str) -> datetime:
     """Noon local time on that day, in UTC: a date-only entry never slips to the neighbouring day."""
     local = datetime(day.year, day.month, day.day, 12, tzinfo=ZoneInfo(tz_name))
     return local.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def local_midnight(day: date, tz_name: str) -> datetime:
+    """The start of a local calendar day as naive UTC: days are counted in the organisation's zone."""
+    try:
+        zone = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    return datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(timezone.utc).replace(tzinfo=None)

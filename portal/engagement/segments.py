@@ -30,7 +30,7 @@ from portal.extensions import db
 from portal.giving.models import PLAN_KINDS, DonorStats, Gift, RecurringPlan
 from portal.journey.models import Touchpoint
 from portal.money import MoneyError, format_money, parse_amount
-from portal.timeutil import utcnow
+from portal.timeutil import local_midnight, utcnow
 
 # ---------------------------------------------------------------- value types and their operators
 
@@ -315,8 +315,12 @@ def to_rules(tree: Group) -> dict:
 
 # ---------------------------------------------------------------- compiling to SQL
 
+def _is_date_only(expression) -> bool:
+    return isinstance(expression.type, Date) and not isinstance(expression.type, DateTime)
+
+
 def _date_bound(expression, moment: datetime):
-    return moment.date() if isinstance(expression.type, Date) and not isinstance(expression.type, DateTime) else moment
+    return moment.date() if _is_date_only(expression) else moment
 
 
 def _condition_sql(condition: Condition, now: datetime) -> ColumnElement:
@@ -341,9 +345,9 @@ def _condition_sql(condition: Condition, now: datetime) -> ColumnElement:
             return expression < _date_bound(expression, now - timedelta(days=value))
         if op == "within_next":
             return and_(expression >= _date_bound(expression, now), expression <= _date_bound(expression, now + timedelta(days=value)))
+        # A calendar day starts at the organisation's midnight, as in the reports a segment may come from.
         day = date.fromisoformat(value)
-        moment = datetime(day.year, day.month, day.day)
-        bound = _date_bound(expression, moment)
+        bound = day if _is_date_only(expression) else local_midnight(day, _timezone())
         return expression < bound if op == "before" else expression >= bound
     if item.value_type == "text":
         lowered, needle = func.lower(func.coalesce(expression, "")), str(value).lower()
@@ -484,6 +488,12 @@ def _currency() -> str:
     from portal.settings.services import organisation
 
     return organisation().currency
+
+
+def _timezone() -> str:
+    from portal.settings.services import organisation
+
+    return organisation().timezone
 
 
 # ---------------------------------------------------------------- saving

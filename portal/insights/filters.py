@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Mapping
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from portal.timeutil import to_local, utcnow
+from portal.timeutil import local_midnight, to_local, utcnow
 
 EARLIEST = date(1900, 1, 1)
 LATEST = date(2100, 12, 31)
@@ -56,15 +55,6 @@ class ReportParams:
     def from_params(cls, params: Mapping[str, str | int]) -> "ReportParams":
         return cls(DateRange.from_params(params), str(params.get("grain", "")), int(params.get("days", 0)),
                    int(params.get("survey", 0)))
-
-
-def local_midnight(day: date, tz_name: str) -> datetime:
-    """The start of a local calendar day as naive UTC (reports count days in the organisation's zone)."""
-    try:
-        zone = ZoneInfo(tz_name)
-    except (ZoneInfoNotFoundError, ValueError):
-        zone = ZoneInfo("UTC")
-    return datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(timezone.utc).replace(tzinfo=None)
 
 
 def today_local(tz_name: str) -> date:

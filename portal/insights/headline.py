@@ -12,9 +12,10 @@ from portal.giving.models import DonorStats, Gift
 from portal.giving.services import add_months
 from portal.insights import retention
 from portal.insights.cohorts import key_label
-from portal.insights.filters import DateRange, ReportParams, local_midnight
+from portal.insights.filters import DateRange, ReportParams
 from portal.insights.milestones import RECEIVED
 from portal.insights.sql import month_index, without_jit
+from portal.timeutil import local_midnight
 
 DEFINITIONS = {
     "given": "Received gifts in the last 12 months (refunds excluded); the line shows each month.",

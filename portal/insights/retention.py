@@ -17,9 +17,10 @@ from portal.donors.models import Donor
 from portal.extensions import db
 from portal.giving.models import DonorStats, Gift
 from portal.giving.services import add_months
-from portal.insights.filters import DateRange, ReportParams, local_midnight
+from portal.insights.filters import DateRange, ReportParams
 from portal.insights.milestones import RECEIVED
 from portal.insights.sql import flag, if_else, no_index, without_jit
+from portal.timeutil import local_midnight
 
 MAX_PERIODS = 12
 DEFINITIONS = {

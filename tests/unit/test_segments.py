@@ -256,3 +256,18 @@ def test_describe_reads_like_a_sentence():
         {"match": "any", "conditions": [{"field": "last_gift", "op": "within_last", "value": 30},
                                         {"field": "interests", "op": "has", "value": "lifeboats"}]}]})
     assert lines == ["Lifetime giving is at least £1,000", "(Last gift in the last 30 days or Interests includes lifeboats)"]
+
+
+def test_a_calendar_date_starts_at_the_organisations_midnight(frozen):
+    late = make_donor(first_name="Late", last_name="Joiner")
+    # 23:30 UTC on 31 May is 00:30 on 1 June in London (summer time): a June joiner there.
+    _backdate_creation(late, datetime(2026, 5, 31, 23, 30))
+    early = make_donor(first_name="Early", last_name="Joiner")
+    _backdate_creation(early, datetime(2026, 5, 31, 22, 30))
+
+    def names(op: str) -> set[str]:
+        rules = one("created_at", op, "2026-06-01")
+        return {d.first_name for d in db.session.scalars(select(Donor).where(Donor.id.in_(segments.members_select(rules))))}
+
+    assert names("before") == {"Early"}
+    assert names("on_or_after") == {"Late"}
