@@ -13,6 +13,7 @@ A missing or unreadable index is rebuilt from the database, never a 500.
 from __future__ import annotations
 
 import atexit
+import bisect
 import logging
 import os
 import re
@@ -618,19 +619,19 @@ def _stem_word(word: str) -> str:
 
 
 def _windows(text: str, matches: list[tuple[int, int, str]]) -> list[tuple[int, int, int, int]]:
-    """Candidate passages: from each match, as many following matches as fit in SNIPPET_CHARS, with some text
-    around them. Each is (start, end, index of its first match, index after its last)."""
+    """Candidate passages of at most SNIPPET_CHARS, one starting a little before each match, cut at whole
+    words. Each is (start, end, index of its first match, index after its last)."""
+    starts = [start for start, _, _ in matches]
     windows = []
-    for first, (start, _, _) in enumerate(matches):
-        last = first
-        while last + 1 < len(matches) and matches[last + 1][1] - start <= SNIPPET_CHARS:
-            last += 1
+    for start in starts:
         begin = max(0, start - SNIPPET_SURROUND)
-        end = min(len(text), matches[last][1] + SNIPPET_SURROUND)
-        # Whole words at both ends.
         if begin > 0:
             space = text.find(" ", begin, start)
             begin = space + 1 if space >= 0 else start
+        end = min(len(text), begin + SNIPPET_CHARS)
+        first = last = bisect.bisect_left(starts, begin)  # earlier matches in the lead-in are marked too
+        while last + 1 < len(matches) and matches[last + 1][1] <= end:
+            last += 1
         if end < len(text):
             space = text.rfind(" ", matches[last][1], end)
             end = space if space >= 0 else matches[last][1]
@@ -640,7 +641,8 @@ def _windows(text: str, matches: list[tuple[int, int, str]]) -> list[tuple[int, 
 
 def _snippet(text: str, matches: list[tuple[int, int, str]]) -> Markup:
     """The best one or two passages (most different words, then most matches), in reading order, with the
-    matched words marked. The body's blocks are separated by line breaks, shown as " · "."""
+    matched words marked and an ellipsis wherever text is left out. The body's blocks are separated by line
+    breaks, shown as " · "."""
     def worth(window):
         found = matches[window[2]:window[3]]
         return len({stem for _, _, stem in found}), len(found), -window[0]
@@ -651,16 +653,18 @@ def _snippet(text: str, matches: list[tuple[int, int, str]]) -> Markup:
         if window[0] >= chosen[0][1] or window[1] <= chosen[0][0]:
             chosen.append(window)
             break
+    chosen.sort()
     passages = []
-    for begin, end, _, _ in sorted(chosen):
+    for begin, end, first, after in chosen:
         parts, at = [], begin
-        for start, stop, _ in matches:
-            if start >= begin and stop <= end:
-                parts += (escape(text[at:start]), "<mark>", escape(text[start:stop]), "</mark>")
-                at = stop
+        for start, stop, _ in matches[first:after]:
+            parts += (escape(text[at:start]), "<mark>", escape(text[start:stop]), "</mark>")
+            at = stop
         parts.append(escape(text[at:end]))
-        passages.append("".join(parts))
-    return Markup(" … ".join(passages).replace("\n", " · "))
+        passages.append("".join(parts).strip())
+    lead = "… " if chosen[0][0] > 0 else ""
+    tail = " …" if chosen[-1][1] < len(text) else ""
+    return Markup((lead + " … ".join(passages) + tail).replace("\n", " · "))
 
 
 def run_search(text: str, *, scope: str = "donor", tag: str | None = None, page: int = 1, per_page: int = 10,

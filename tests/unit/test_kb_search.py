@@ -1,8 +1,10 @@
 """Search on the shipped articles: relevance, typo correction, facets, paging, audiences, odd input, index recovery."""
 from __future__ import annotations
 
+import html as html_lib
 import logging
 import random
+import re
 import shutil
 import string
 from pathlib import Path
@@ -284,9 +286,19 @@ def test_a_snippet_marks_every_match_in_its_passages_and_escapes_the_rest():
     html = str(index._snippet(body, matches))
     assert "&lt;b&gt;<mark>card</mark>&lt;/b&gt;" in html and "<mark>card</mark> &amp; <mark>update</mark>" in html
     assert html.count("<mark>") == html.count("</mark>") == 5 and "<b>" not in html
-    first, second = html.split(" … ")
-    assert "<mark>Update</mark>" in first and "Another <mark>card</mark> mention" in second
-    assert not first.startswith(("ntro", "tro", "ro ")) and len(first) < len(body) // 2
+    assert html.startswith("… ")
+    first, second = html[2:].split(" … ")
+    assert first.startswith(("Intro", "text", "about", "nothing", "much", "at", "all"))
+    shown = html_lib.unescape(re.sub(r"</?mark>", "", first))
+    assert "<mark>Update</mark>" in first and len(shown) <= index.SNIPPET_CHARS
+    assert second.endswith("Another <mark>card</mark> mention far away.")
+
+
+def test_a_match_just_before_the_best_passage_is_marked_too():
+    body = "Word " * 40 + "card then some text and then update card card details " + "word " * 60
+    matches = [m for m in index._words_starting(body, ["car", "upd"]) if m[2] in {"card", "updat"}]
+    html = str(index._snippet(body, matches))
+    assert html.count("<mark>") == 4 and ">card</mark> then" in html
 
 
 def test_plain_words_build_the_query_the_parser_would():
