@@ -53,6 +53,8 @@ _STEM = StemmingAnalyzer(stoplist=STOP_WORDS | QUESTION_WORDS)
 _WHOOSH_TOKEN = r"[\w\*]+(\.?[\w\*]+)*"  # the default RegexTokenizer's pattern
 # The same pattern without its capturing group, so that findall returns whole tokens.
 _TOKEN = re.compile(_WHOOSH_TOKEN.replace("(", "(?:"))
+# The analyzers AnalysedText indexes with: Standard- and StemmingAnalyzer as Whoosh builds them.
+_INDEXABLE_CHAINS = ([RegexTokenizer, LowercaseFilter, StopFilter], [RegexTokenizer, LowercaseFilter, StopFilter, StemFilter])
 
 
 class _TermCache(dict):
@@ -126,8 +128,8 @@ def _filters_of(analyzer) -> tuple[StopFilter, StemFilter | None]:
     """The stop and stem filters of an analyzer AnalysedText can index with; ValueError for any other."""
     items = getattr(analyzer, "items", [])
     kinds = [type(item) for item in items]
-    if kinds not in ([RegexTokenizer, LowercaseFilter, StopFilter], [RegexTokenizer, LowercaseFilter, StopFilter, StemFilter]) \
-            or items[0].gaps or items[0].expression.pattern != _WHOOSH_TOKEN or not items[2].renumber:
+    if kinds not in _INDEXABLE_CHAINS or items[0].gaps or items[0].expression.pattern != _WHOOSH_TOKEN \
+            or not items[2].renumber:
         raise ValueError(f"AnalysedText cannot index with {analyzer!r}")
     return items[2], items[3] if len(items) == 4 else None
 
