@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import pickle
+from types import SimpleNamespace
 
 import pytest
 from whoosh.analysis import NgramAnalyzer, StandardAnalyzer, StemmingAnalyzer
-from whoosh.fields import TEXT
+from whoosh.fields import TEXT, Schema
 
-from portal.kb import index
+from portal.kb import content, index
 
 ANALYSED_FIELDS = ["title", "tag_text", "body", "spell"]
 
@@ -48,7 +49,6 @@ def test_index_matches_stock_text_field(name, text):
 @pytest.mark.parametrize("name", ANALYSED_FIELDS)
 def test_index_matches_stock_text_field_on_shipped_articles(name):
     from tests.unit.test_kb_plain_text import shipped_bodies
-    from portal.kb import content
 
     field, stock = index.SCHEMA[name], stock_field(index.SCHEMA[name])
     for body_md in shipped_bodies():
@@ -84,3 +84,59 @@ def test_a_long_run_of_distinct_words_is_still_analysed_right(monkeypatch):
     text = "running donors gave gifts running donors gave gifts"
     assert list(field.index(text)) == list(stock_field(field).index(text))
     assert len(field._terms) == 3
+
+
+def shipped_articles() -> list[SimpleNamespace]:
+    from tests.unit.test_kb_plain_text import KB_DIR
+
+    articles = []
+    for number, path in enumerate(sorted(KB_DIR.glob("*.md")), start=1):
+        source = content.parse_article_file(path.stem, path.read_text())
+        articles.append(SimpleNamespace(id=number, slug=source.slug, title=source.title, tag_list=source.tags,
+                                        body_html=content.render_markdown(source.body_md), audience=source.audience,
+                                        summary=source.summary))
+    return articles
+
+
+def stock_schema() -> Schema:
+    fields = {name: stock_field(field) if name in ANALYSED_FIELDS else field for name, field in index.SCHEMA.items()}
+    return Schema(**fields)
+
+
+def postings(directory) -> dict:
+    """Every analysed field's terms with their (document, weight, encoded value) postings."""
+    found = {}
+    with index._open(directory).reader() as reader:
+        for name, term in reader.all_terms():
+            if name in ANALYSED_FIELDS:
+                matcher, found[name, term] = reader.postings(name, term), []
+                while matcher.is_active():
+                    found[name, term].append((matcher.id(), matcher.weight(), matcher.value()))
+                    matcher.next()
+    return found
+
+
+def test_rebuild_indexes_what_the_stock_fields_index(tmp_path):
+    articles = shipped_articles()
+    stock_dir = tmp_path / "stock"
+    stock_dir.mkdir()
+    writer = index._storage(stock_dir).create_index(stock_schema()).writer()
+    for article in articles:
+        writer.add_document(**index.document_for(article))
+    writer.commit()
+
+    assert index.rebuild(articles, tmp_path / "new") == len(articles)
+    expected = postings(stock_dir)
+    assert len(expected) > 1000
+    assert postings(tmp_path / "new") == expected
+
+
+def test_rebuild_rewrites_an_older_index_with_the_current_fields(tmp_path):
+    articles = shipped_articles()
+    stock_dir = tmp_path / "index"
+    stock_dir.mkdir()
+    index._storage(stock_dir).create_index(stock_schema())
+    assert type(index._open(stock_dir).schema["body"]) is TEXT
+
+    index.rebuild(articles, stock_dir)
+    assert isinstance(index._open(stock_dir).schema["body"], index.AnalysedText)
