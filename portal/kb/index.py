@@ -9,6 +9,7 @@ are read once per index generation and shared by the process's searchers; the be
 walking each term's best documents first, without scoring every match. Phrases, AND/NOT and prefixes
 go through Whoosh's own matcher. Only the shown hits are highlighted (see _snippets).
 A missing or unreadable index is rebuilt from the database, never a 500.
+Text fields are indexed by AnalysedText, which writes the postings Whoosh's TEXT would, in one pass per document.
 """
 from __future__ import annotations
 
@@ -33,8 +34,8 @@ from whoosh.analysis import (STOP_WORDS, LowercaseFilter, RegexTokenizer, Standa
                              StemmingAnalyzer, StopFilter, Token)
 from whoosh.fields import ID, KEYWORD, STORED, TEXT, Schema
 from whoosh.filedb.filestore import FileStorage
-from whoosh.system import pack_uint
 from whoosh.lang.porter import stem as porter_stem
+from whoosh.system import pack_uint
 
 log = logging.getLogger(__name__)
 
@@ -222,7 +223,8 @@ def rebuild(articles: Iterable, directory: Path | None = None, *, expected: int 
     """Replace the whole index with these articles in one commit (readers keep their snapshot meanwhile).
 
     From PARALLEL_FROM articles on, every core analyses a share of them into its own segment; the segments
-    are left as they are (searches read them together) instead of being merged into one on the way."""
+    are left as they are (searches read them together) instead of being merged into one on the way. Each process
+    keeps its postings in memory (up to REBUILD_POOL_MB) until its segment is written."""
     directory = directory or index_dir()
     started = time.perf_counter()
     ix = _writable(directory)
