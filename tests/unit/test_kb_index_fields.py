@@ -9,6 +9,7 @@ from whoosh.analysis import NgramAnalyzer, StandardAnalyzer, StemmingAnalyzer
 from whoosh.fields import TEXT, Schema
 
 from portal.kb import content, index
+from tests.unit.test_kb_plain_text import KB_DIR, shipped_bodies
 
 ANALYSED_FIELDS = ["title", "tag_text", "body", "spell"]
 
@@ -48,8 +49,6 @@ def test_index_matches_stock_text_field(name, text):
 
 @pytest.mark.parametrize("name", ANALYSED_FIELDS)
 def test_index_matches_stock_text_field_on_shipped_articles(name):
-    from tests.unit.test_kb_plain_text import shipped_bodies
-
     field, stock = index.SCHEMA[name], stock_field(index.SCHEMA[name])
     for body_md in shipped_bodies():
         text = content.plain_text(content.render_markdown(body_md))
@@ -87,8 +86,6 @@ def test_a_long_run_of_distinct_words_is_still_analysed_right(monkeypatch):
 
 
 def shipped_articles() -> list[SimpleNamespace]:
-    from tests.unit.test_kb_plain_text import KB_DIR
-
     articles = []
     for number, path in enumerate(sorted(KB_DIR.glob("*.md")), start=1):
         source = content.parse_article_file(path.stem, path.read_text())
