@@ -9,6 +9,7 @@ are read once per index generation and shared by the process's searchers, and ad
 in numpy arrays. Phrases, AND/NOT and prefixes go through Whoosh's own matcher. Only the shown hits are
 highlighted (see _snippets).
 A missing or unreadable index is rebuilt from the database, never a 500.
+Text fields are indexed by AnalysedText, which writes the postings Whoosh's TEXT would, in one pass per document.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import re
 import shutil
 import threading
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -30,11 +31,13 @@ from typing import Iterable
 import numpy as np
 from flask import current_app
 from markupsafe import Markup, escape
-from whoosh import qparser, query as wq, writing
-from whoosh.analysis import STOP_WORDS, StandardAnalyzer, StemmingAnalyzer
+from whoosh import formats, qparser, query as wq, writing
+from whoosh.analysis import (STOP_WORDS, LowercaseFilter, RegexTokenizer, StandardAnalyzer, StemFilter,
+                             StemmingAnalyzer, StopFilter)
 from whoosh.fields import ID, KEYWORD, STORED, TEXT, Schema
 from whoosh.filedb.filestore import FileStorage
 from whoosh.lang.porter import stem as porter_stem
+from whoosh.system import pack_uint
 
 log = logging.getLogger(__name__)
 
@@ -46,21 +49,110 @@ SNIPPET_MATCHES = 24
 # A full rebuild of at least this many articles is shared between processes.
 PARALLEL_FROM = 2000
 PARALLEL_BATCH = 100  # articles handed to a process at a time
+# A rebuilding process keeps its postings in a pool until the segment is written; once Whoosh's estimate of the
+# pool passes this many MB it spills sorted runs to disk (pickled) and merges them back at the end, which at
+# 128 MB cost a fifth of a 20,000-article rebuild. Each of two processes then holds about 5.5M postings, estimated
+# at 950 MB and taking about 1.5 GB of memory: this leaves room to grow before spilling, for at most about
+# 2.3 GB per process (up to four processes). Beyond it the pool spills as before.
+REBUILD_POOL_MB = 1536
 
 # Words that fill a question ("how do I get my …") but say nothing about which article answers it.
 QUESTION_WORDS = frozenset({"how", "do", "does", "did", "i", "my", "me", "mine", "get", "gets", "getting", "got", "what",
                             "why", "where", "who", "want", "need", "please", "im", "ive", "there", "about"})
 _STEM = StemmingAnalyzer(stoplist=STOP_WORDS | QUESTION_WORDS)
+_WHOOSH_TOKEN = r"[\w\*]+(\.?[\w\*]+)*"  # the default RegexTokenizer's pattern
+# The same pattern without its capturing group, so that findall returns whole tokens.
+_TOKEN = re.compile(_WHOOSH_TOKEN.replace("(", "(?:"))
+# The analyzers AnalysedText indexes with: Standard- and StemmingAnalyzer as Whoosh builds them.
+_INDEXABLE_CHAINS = ([RegexTokenizer, LowercaseFilter, StopFilter], [RegexTokenizer, LowercaseFilter, StopFilter, StemFilter])
+
+
+class _TermCache(dict):
+    """Token → indexed term (None for a stop word): the analyzer's filters, run once per distinct token."""
+
+    LIMIT = 200_000  # distinct tokens remembered; beyond them terms are still right, only computed each time
+
+    def __init__(self, stop: StopFilter, stem: StemFilter | None):
+        super().__init__()
+        self.stop = stop
+        self.stem = stem
+
+    def __missing__(self, token: str) -> str | None:
+        text = token.lower()
+        stop = self.stop
+        if len(text) < stop.min or (stop.max is not None and len(text) > stop.max) or text in stop.stops:
+            term = None
+        elif self.stem is not None and text not in self.stem.ignore:
+            term = self.stem._stem(text)  # the filter's own stemmer (its language's, if it names one)
+        else:
+            term = text
+        if len(self) < self.LIMIT:
+            self[token] = term
+        return term
+
+
+class AnalysedText(TEXT):
+    """A TEXT field that indexes a document's text without passing each token through the analyzer's chain of
+    generators, which took a quarter of a full rebuild. The postings are exactly those of TEXT (the tests compare
+    them); searching and highlighting still run the analyzer itself. Its analyzer must be Whoosh's default
+    RegexTokenizer | LowercaseFilter | StopFilter, optionally followed by a StemFilter."""
+
+    def __init__(self, analyzer, **kwargs):
+        _filters_of(analyzer)
+        super().__init__(analyzer=analyzer, **kwargs)
+
+    def __getstate__(self):
+        # The schema is pickled into the index's table of contents; the cache is rebuilt where it is used.
+        return {name: value for name, value in self.__dict__.items() if name != "_terms"}
+
+    def index(self, value, **kwargs):
+        if kwargs or not isinstance(value, str):
+            return super().index(value, **kwargs)
+        terms = getattr(self, "_terms", None)
+        if terms is None:
+            terms = self._terms = _TermCache(*_filters_of(self.analyzer))
+        tokens = list(map(terms.__getitem__, _TOKEN.findall(value)))
+        if isinstance(self.format, formats.Positions):
+            return self._with_positions(tokens)
+        return self._with_frequencies(tokens)
+
+    def _with_positions(self, tokens: list[str | None]) -> list[tuple]:
+        # Numbered as StopFilter renumbers: the first kept token keeps its place, the ones after it follow on.
+        positions: dict[str, list[int]] = {}
+        kept = [term for term in tokens if term is not None]
+        if kept:
+            first = next(number for number, term in enumerate(tokens) if term is not None)
+            for number, term in enumerate(kept, start=first):
+                positions.setdefault(term, []).append(number)
+        boost, encode = self.format.field_boost, self.format.encode
+        return [(term.encode("utf-8"), len(places), len(places) * boost, encode(places))
+                for term, places in positions.items()]
+
+    def _with_frequencies(self, tokens: list[str | None]) -> list[tuple]:
+        counts = Counter(term for term in tokens if term is not None)
+        boost = self.format.field_boost
+        return [(term.encode("utf-8"), count, count * boost, pack_uint(count)) for term, count in counts.items()]
+
+
+def _filters_of(analyzer) -> tuple[StopFilter, StemFilter | None]:
+    """The stop and stem filters of an analyzer AnalysedText can index with; ValueError for any other."""
+    items = getattr(analyzer, "items", [])
+    kinds = [type(item) for item in items]
+    if kinds not in _INDEXABLE_CHAINS or items[0].gaps or items[0].expression.pattern != _WHOOSH_TOKEN \
+            or not items[2].renumber:
+        raise ValueError(f"AnalysedText cannot index with {analyzer!r}")
+    return items[2], items[3] if len(items) == 4 else None
+
 
 SCHEMA = Schema(
     id=ID(stored=True, unique=True),
     slug=ID(stored=True),
     # Title and tags outweigh the body: a word in the title is the strongest sign of the right article.
-    title=TEXT(analyzer=_STEM, stored=True, field_boost=4.0),
-    tag_text=TEXT(analyzer=_STEM, field_boost=2.0),
-    body=TEXT(analyzer=_STEM, stored=True),
+    title=AnalysedText(analyzer=_STEM, stored=True, field_boost=4.0),
+    tag_text=AnalysedText(analyzer=_STEM, field_boost=2.0),
+    body=AnalysedText(analyzer=_STEM, stored=True),
     # Unstemmed words of every field: the vocabulary "did you mean" draws from.
-    spell=TEXT(analyzer=StandardAnalyzer(minsize=3), phrase=False),
+    spell=AnalysedText(analyzer=StandardAnalyzer(minsize=3), phrase=False),
     tags=KEYWORD(stored=True, commas=True, lowercase=True),
     audience=ID(stored=True),
     summary=STORED,
@@ -106,11 +198,11 @@ def _storage(directory: Path) -> FileStorage:
     return FileStorage(str(directory), supports_mmap=False)
 
 
-def _open(directory: Path):
+def _open(directory: Path, schema: Schema | None = None):
     if not directory.is_dir() or not any(directory.glob("*.toc")):
         raise IndexUnavailable(f"no index in {directory}")
     try:
-        return _storage(directory).open_index()
+        return _storage(directory).open_index(schema=schema)
     except Exception as exc:  # Whoosh raises many kinds of errors for damaged files
         raise IndexUnavailable(f"index in {directory} is unreadable: {exc.__class__.__name__}: {exc}") from exc
 
@@ -118,7 +210,9 @@ def _open(directory: Path):
 def _writable(directory: Path):
     """Open the index for writing, creating it (or replacing a damaged one) when needed."""
     try:
-        ix = _open(directory)
+        # Written with this module's SCHEMA, not the one pickled in the index, so that an index made before a
+        # change of field classes (same fields, same postings) is rewritten with the new ones.
+        ix = _open(directory, SCHEMA)
         ix.reader().close()
         return ix
     except IndexUnavailable:
@@ -132,12 +226,13 @@ def rebuild(articles: Iterable, directory: Path | None = None, *, expected: int 
     """Replace the whole index with these articles in one commit (readers keep their snapshot meanwhile).
 
     From PARALLEL_FROM articles on, every core analyses a share of them into its own segment; the segments
-    are left as they are (searches read them together) instead of being merged into one on the way."""
+    are left as they are (searches read them together) instead of being merged into one on the way. Each process
+    keeps its postings in memory (up to REBUILD_POOL_MB) until its segment is written."""
     directory = directory or index_dir()
     started = time.perf_counter()
     ix = _writable(directory)
     procs = min(os.cpu_count() or 1, 4) if expected >= PARALLEL_FROM else 1
-    writer = ix.writer(timeout=30, limitmb=128, procs=procs, batchsize=PARALLEL_BATCH, multisegment=procs > 1)
+    writer = ix.writer(timeout=30, limitmb=REBUILD_POOL_MB, procs=procs, batchsize=PARALLEL_BATCH, multisegment=procs > 1)
     count = 0
     try:
         for article in articles:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from markupsafe import Markup, escape
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from portal import jobs

@@ -11,7 +11,7 @@ from portal.giving.services import PlanInput, change_plan_status, start_plan
 from portal.journey import services as journey
 from portal.journey.models import Touchpoint
 from portal.kb import content, services, suggestions
-from portal.kb.models import Article, ArticleSuggestion, ArticleView, ArticleVote, SearchLog, SuggestionState
+from portal.kb.models import Article, ArticleSuggestion, ArticleView, SearchLog, SuggestionState
 from portal.timeutil import utcnow
 from tests.conftest import make_donor, make_gift
 
