@@ -141,8 +141,8 @@ class CSRFClient(FlaskClient):
     def open(self, *args, **kwargs):
         # Each request in a context of its own, as a server runs it. Inside the benchmark's app context Flask would
         # reuse that context and its database session: pages would be timed without their own transaction and with
-        # every row already in the identity map.
-        return contextvars.Context().run(super().open, *args, **kwargs)
+        # every row already in the identity map. Buffered, so a streamed response (a CSV) is read inside it too.
+        return contextvars.Context().run(super().open, *args, buffered=True, **kwargs)
 
     def post(self, *args, csrf: bool = True, **kwargs):
         if csrf:
