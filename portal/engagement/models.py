@@ -21,6 +21,8 @@ class EmailMessage(db.Model):
         Index("ix_email_messages_due", "status", "next_attempt_at"),
         Index("ix_email_messages_donor", "donor_id", "created_at"),
         Index("ix_email_messages_bulk", "bulk_send_id", "status"),
+        # Counts of what went out recently (the back-office home, the engagement report) read a range of it.
+        Index("ix_email_messages_sent", "sent_at", "status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
