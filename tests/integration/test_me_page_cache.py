@@ -221,12 +221,17 @@ def test_a_stored_page_is_answered_without_loading_the_account(app, amelia, monk
     assert without_csrf_token(page(client)) == without_csrf_token(first)
 
 
+def update_account(app, assignment: str, **values) -> None:
+    """Change Amelia's account row directly, as another process would."""
+    with app.app_context():
+        db.session.execute(text(f"UPDATE users SET {assignment} WHERE email = 'amelia@example.org'"), values)
+        db.session.commit()
+
+
 def test_a_deactivated_account_is_never_served_its_stored_page(app, amelia):
     client, _ = amelia
     page(client)
-    with app.app_context():
-        db.session.execute(text("UPDATE users SET active = :no WHERE email = 'amelia@example.org'"), {"no": False})
-        db.session.commit()
+    update_account(app, "active = :no", no=False)
     response = client.get("/me")
     assert response.status_code == 302 and "/login" in response.headers["Location"]
 
@@ -234,9 +239,7 @@ def test_a_deactivated_account_is_never_served_its_stored_page(app, amelia):
 def test_an_account_no_longer_a_donor_is_never_served_a_stored_page(app, amelia):
     client, _ = amelia
     page(client)
-    with app.app_context():
-        db.session.execute(text("UPDATE users SET role = 'support' WHERE email = 'amelia@example.org'"))
-        db.session.commit()
+    update_account(app, "role = 'support'")
     assert client.get("/me").status_code == 403
 
 
