@@ -37,6 +37,13 @@ def test_markdown_is_sanitised():
     assert '<a href="https://example.org" rel="noopener noreferrer">ok</a>' in html
 
 
+def test_code_is_escaped_once_and_only_links_outside_code_are_linked():
+    html = content.render_markdown("Type `a < b & c` or see https://example.org/help.\n\n    x < y https://example.org/raw\n")
+    assert "<code>a &lt; b &amp; c</code>" in html and "<pre><code>x &lt; y https://example.org/raw" in html
+    assert '<a href="https://example.org/help" rel="noopener noreferrer">https://example.org/help</a>' in html
+    assert html.count("<a ") == 1 and "&amp;lt;" not in html
+
+
 def test_front_matter_parsing_and_errors():
     source = content.parse_article_file("x", "---\ntitle: A: b\ntags: [Receipts, Tax Relief]\naudience: staff\n"
                                         "related: one, two\n---\nBody")
