@@ -39,6 +39,8 @@ def test_donor_searches_as_they_type_and_opens_an_article(donor_signed_in: Page,
     expect(page.locator(".kb-results mark").first).to_be_visible()
     first.click()
     expect(page.get_by_role("heading", level=1)).to_have_text("How sponsorship renewal works")
+    # htmx is loaded with defer: until the page's load event the vote buttons still post the plain form.
+    page.wait_for_load_state()
     page.get_by_role("button", name="Yes").click()
     expect(page.locator("#vote")).to_contain_text("Thank you for your feedback")
 
