@@ -10,6 +10,15 @@ from portal.extensions import db
 from tests.conftest import make_donor, make_gift, make_user, sign_in_staff
 
 
+def export_csv(page) -> tuple[str, list[list[str]]]:
+    """Click the report's CSV export: the file name offered and the rows of the file."""
+    with page.expect_download() as download_info:
+        page.click("#export-csv")
+    download = download_info.value
+    with open(download.path(), encoding="utf-8") as handle:
+        return download.suggested_filename, list(csv.reader(io.StringIO(handle.read())))
+
+
 @pytest.fixture
 def cohort_data(app):
     """Two donors who came in during April-June 2025 (one gave twice), one in July-September 2025."""
@@ -47,12 +56,8 @@ def test_open_the_funnel_filter_by_a_cohort_and_export(page, live_server, cohort
     assert rows.nth(1).locator("td").first.inner_text() == "2"  # both gave
     assert rows.nth(2).locator("td").first.inner_text() == "1"  # one gave twice
 
-    with page.expect_download() as download_info:
-        page.click("#export-csv")
-    download = download_info.value
-    assert download.suggested_filename == "funnel-2025-04-01-to-2025-06-30.csv"
-    with open(download.path(), encoding="utf-8") as handle:
-        exported = list(csv.reader(io.StringIO(handle.read())))
+    filename, exported = export_csv(page)
+    assert filename == "funnel-2025-04-01-to-2025-06-30.csv"
     assert exported[0][:3] == ["step", "label", "donors"]
     assert [row[2] for row in exported[1:4]] == ["2", "2", "1"]
 
@@ -90,12 +95,8 @@ def test_open_the_satisfaction_report_filter_by_survey_and_export(page, live_ser
     assert page.inner_text("#nps-score") == "+20"
     assert page.locator(".comment-list .comment").count() == 1
 
-    with page.expect_download() as download_info:
-        page.click("#export-csv")
-    download = download_info.value
-    assert download.suggested_filename == "satisfaction-2024-01-01-to-2024-03-31.csv"
-    with open(download.path(), encoding="utf-8") as handle:
-        exported = list(csv.reader(io.StringIO(handle.read())))
+    filename, exported = export_csv(page)
+    assert filename == "satisfaction-2024-01-01-to-2024-03-31.csv"
     assert exported[0][:2] == ["month", "responses"]
     assert exported[3] == ["all", "10", "0", "", "", "10", "5", "2", "3", "20.0"]
 
