@@ -185,7 +185,6 @@ def job_progress(job_id: str | None) -> dict:
 
 @event.listens_for(Session, "after_commit")
 def _dispatch_after_commit(session: Session) -> None:
-    session.info.pop("touchpoints_scheduled", None)
     pending = session.info.pop("pending_jobs", [])
     if not pending:
         return
@@ -197,7 +196,6 @@ def _dispatch_after_commit(session: Session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _discard_after_rollback(session: Session) -> None:
     session.info.pop("pending_jobs", None)
-    session.info.pop("touchpoints_scheduled", None)
 
 
 class HeldJobs:

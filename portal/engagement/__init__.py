@@ -4,7 +4,7 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     from portal import schedule, sweep, web
     from portal.engagement import bulk, cli, views, workflows
-    from portal.engagement.outbox import sweep_due_messages
+    from portal.engagement.outbox import add_delivery_hooks, sweep_due_messages
     from portal.journey import reactors
 
     views.register(app)
@@ -15,6 +15,7 @@ def init_app(app: Flask) -> None:
     web.add_home_tiles(app, views.home_tiles)
     web.add_panel(app, "staff_donor_side", views.donor_runs_panel)
 
+    add_delivery_hooks(bulk.DELIVERY_HOOKS)
     reactors.register("engagement.workflows", workflows.on_touchpoint, kinds=workflows.touchpoint_kinds())
     sweep.register("mail", sweep_due_messages)
     sweep.register("workflow_steps", workflows.run_due_workflow_steps)

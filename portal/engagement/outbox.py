@@ -25,17 +25,18 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Callable
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 from flask import current_app
-from sqlalchemy import DateTime, bindparam, event, func, insert, or_, select, update
+from sqlalchemy import DateTime, bindparam, event, func, or_, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from portal import jobs
 from portal.engagement.models import EmailMessage
 from portal.extensions import db
-from portal.journey.models import Touchpoint
+from portal.journey.services import TouchpointWriter
 from portal.mail import (HEADER_NAME, ConnectionLost, PermanentDeliveryError, SmtpConnection, TemporaryDeliveryError,
                          build_message, envelope_sender, parse_mail_url)
 from portal.timeutil import utcnow
@@ -228,7 +229,6 @@ def _outcome_statement(with_content: bool, dialect: str):
 
 
 _OUTCOME: dict[tuple[bool, str], object] = {}
-_SENT_TOUCHPOINT = insert(Touchpoint.__table__)
 
 
 class Outcomes:
@@ -241,7 +241,7 @@ class Outcomes:
         self.token = token
         self.connection = db.engine.connect()
         self.dialect = self.connection.dialect.name
-        self.touchpoints = 0  # email_sent touchpoints written, for the journey's reactors
+        self.touchpoints = TouchpointWriter(self.connection)
 
     def write(self, item: Outgoing, *, status: str, error: str = "", retry_at: datetime | None = None) -> bool:
         """Add one message's outcome to the open transaction; False if this worker no longer holds it."""
@@ -257,11 +257,8 @@ class Outcomes:
         if not self.connection.execute(_OUTCOME[shape], params).rowcount:
             return False
         if sent and item.donor_id:
-            self.connection.execute(_SENT_TOUCHPOINT, {
-                "donor_id": item.donor_id, "kind": "email_sent", "summary": item.subject[:300], "channel": "email",
-                "occurred_at": now, "actor_label": "",
-                "data": {"message_id": item.id, "category": item.category, "purpose": item.purpose}})
-            self.touchpoints += 1
+            self.touchpoints.record(item.donor_id, "email_sent", item.subject, channel="email", occurred_at=now,
+                                    data={"message_id": item.id, "category": item.category, "purpose": item.purpose})
         return True
 
     def commit(self) -> None:
@@ -272,10 +269,7 @@ class Outcomes:
 
     def close(self) -> None:
         self.connection.close()
-        if self.touchpoints:  # the sweep would find them too; this saves it the wait
-            from portal.journey.reactors import process_pending
-
-            jobs.enqueue_now("default", process_pending)
+        self.touchpoints.process_written()
 
 
 def _retry_outcome(item: Outgoing) -> tuple[str, datetime | None]:
@@ -294,17 +288,31 @@ def _fail_or_retry(item: Outgoing, outcomes: Outcomes, error: str, *, permanent:
     return "retry" if status == "pending" else "failed"
 
 
+@dataclass(frozen=True)
+class DeliveryHooks:
+    """What a sender of many messages (bulk sends) does around each delivery batch it is part of."""
+    before_sending: Callable[[list[Outgoing]], None]  # fill in the claimed messages that were queued unrendered
+    after_sending: Callable[[list[Outgoing]], None]  # e.g. mark a send done once none of its messages waits
+
+
+_HOOKS: list[DeliveryHooks] = []
+
+
+def add_delivery_hooks(hooks: DeliveryHooks) -> None:
+    if hooks not in _HOOKS:
+        _HOOKS.append(hooks)
+
+
 @jobs.job
 def deliver_messages(message_ids: list[int]) -> dict[str, int]:
     """Send a batch over one SMTP connection; each message's outcome is committed as soon as it is known."""
-    from portal.engagement import bulk
-
     token = uuid.uuid4().hex
     batch = claim(list(message_ids), token)
     counts = {"sent": 0, "retry": 0, "failed": 0, "skipped": 0, "released": 0}
     if not batch:
         return counts
-    bulk.render_claimed(batch)
+    for hooks in _HOOKS:
+        hooks.before_sending(batch)
     outcomes = Outcomes(token)
     try:
         if current_app.config.get("MAIL_URL"):
@@ -318,7 +326,8 @@ def deliver_messages(message_ids: list[int]) -> dict[str, int]:
     if released:
         counts["released"] = len(released)
         jobs.enqueue_now("mail", deliver_messages, released, job_timeout=JOB_TIMEOUT)
-    bulk.finish_completed({item.bulk_send_id for item in batch if item.bulk_send_id})
+    for hooks in _HOOKS:
+        hooks.after_sending(batch)
     return counts
 
 
