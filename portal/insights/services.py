@@ -191,9 +191,7 @@ def request(report: Report, params: ReportParams, scope: str = "all", *, force: 
         return snapshot
     else:
         snapshot.status, snapshot.requested_at, snapshot.error = "queued", utcnow(), ""
-    from portal.insights.tasks import compute_snapshot
-
-    snapshot.job_id = jobs.enqueue_after_commit("reports", compute_snapshot, snapshot.id)
+    snapshot.job_id = jobs.enqueue_after_commit("reports", "portal.insights.tasks.compute_snapshot", snapshot.id)
     db.session.commit()
     db.session.refresh(snapshot)
     return snapshot
@@ -257,14 +255,12 @@ def current_result(report: Report, params: ReportParams, scope: str = "all") -> 
 def sweep_lost() -> int:
     """Re-enqueue snapshots whose job vanished (a worker died, Redis was down): queued or running for
     longer than any report takes."""
-    from portal.insights.tasks import compute_snapshot
-
     lost = db.session.scalars(select(ReportSnapshot).where(
         ReportSnapshot.status.in_(("queued", "running")), ReportSnapshot.requested_at < utcnow() - LOST_AFTER,
         ReportSnapshot.report.in_(list(REPORTS)))).all()
     for snapshot in lost:
         snapshot.status, snapshot.requested_at = "queued", utcnow()
-        snapshot.job_id = jobs.enqueue_after_commit("reports", compute_snapshot, snapshot.id)
+        snapshot.job_id = jobs.enqueue_after_commit("reports", "portal.insights.tasks.compute_snapshot", snapshot.id)
     db.session.commit()
     return len(lost)
 

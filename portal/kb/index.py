@@ -39,6 +39,8 @@ from whoosh.filedb.filestore import FileStorage
 from whoosh.lang.porter import stem as porter_stem
 from whoosh.system import pack_uint
 
+from portal import jobs
+
 log = logging.getLogger(__name__)
 
 MAX_QUERY_CHARS = 200
@@ -468,16 +470,13 @@ def reading():
 
 def _recover(directory: Path, why: str) -> None:
     """Ask the index queue for a rebuild from the database; in-process job modes finish it before returning."""
-    from portal import jobs
-    from portal.kb import tasks
-
     with _rebuild_lock:
         last = _rebuild_requested_at.get(str(directory), 0.0)
         if time.monotonic() - last < 30:
             raise IndexUnavailable(why)
         _rebuild_requested_at[str(directory)] = time.monotonic()
     log.warning("KB index at %s is missing or damaged (%s): rebuilding it from the database", directory, why)
-    job_id = jobs.enqueue_now("index", tasks.rebuild_index)
+    job_id = jobs.enqueue_now("index", "portal.kb.tasks.rebuild_index")
     if current_app.config["JOBS_MODE"] == "thread":
         _wait_for(job_id, seconds=20)
     _open(directory)  # still unreadable: IndexUnavailable, and the caller serves the fallback

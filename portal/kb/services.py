@@ -132,9 +132,7 @@ def _apply(article: Article, values: ArticleInput) -> None:
 
 
 def _queue_index(article: Article) -> None:
-    from portal.kb import tasks
-
-    jobs.enqueue_after_commit("index", tasks.index_article, article.id)
+    jobs.enqueue_after_commit("index", "portal.kb.tasks.index_article", article.id)
 
 
 def save_article(article: Article | None, values: ArticleInput, *, actor=None, publish: bool | None = None) -> Article:
@@ -626,6 +624,4 @@ def articles_read_by(donor_id: int, limit: int = 8) -> list[dict]:
 
 def request_suggestions(donor_id: int) -> None:
     """Recompute one donor's suggestions on the queue after the current transaction commits."""
-    from portal.kb import tasks
-
-    jobs.enqueue_after_commit("default", tasks.compute_suggestions, donor_id)
+    jobs.enqueue_after_commit("default", "portal.kb.tasks.compute_suggestions", donor_id)
