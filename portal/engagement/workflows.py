@@ -171,19 +171,6 @@ def _send_email(ctx: StepContext) -> StepResult:
     return StepResult("emailed", template.name, message.id)
 
 
-def _create_task(ctx: StepContext) -> StepResult:
-    from portal.support.services import create_task
-
-    context = templating.contexts_for([ctx.donor.id], with_unsubscribe=False)[ctx.donor.id]
-    title = templating.render_line(ctx.config.get("title") or "Follow up", context) or "Follow up"
-    due_days = ctx.config.get("due_days")
-    task = create_task(title, donor_id=ctx.donor.id, details=f"From the workflow “{ctx.workflow.name}”.",
-                       assignee_role=ctx.config.get("role") or "fundraiser",
-                       due_at=ctx.now + timedelta(days=due_days) if due_days is not None else None,
-                       source=f"workflow_run:{ctx.run.id}", dedupe_key=ctx.key)
-    return StepResult("done", task.title[:300])
-
-
 def _change_tag(add: bool) -> Callable[[StepContext], StepResult]:
     def handler(ctx: StepContext) -> StepResult:
         from portal.donors.services import tags_by_name
@@ -203,11 +190,6 @@ def _change_tag(add: bool) -> Callable[[StepContext], StepResult]:
 register_step("send_email", "Send an email", _send_email,
               options=[StepOption("template_id", "Email template", "template")],
               describe=lambda c: f"Email “{_template_name(c.get('template_id'))}”")
-register_step("create_task", "Create a task for staff", _create_task,
-              options=[StepOption("title", "Task title", help="Tokens work here, e.g. Call {{ full_name }}"),
-                       StepOption("role", "For the team", "role"),
-                       StepOption("due_days", "Due after (days)", "number", required=False)],
-              describe=lambda c: f"Task for {c.get('role', 'fundraiser')}s: “{c.get('title', '')}”")
 register_step("add_tag", "Add a tag", _change_tag(True), options=[StepOption("tag", "Tag", "tag")],
               describe=lambda c: f"Add the tag “{c.get('tag', '')}”")
 register_step("remove_tag", "Remove a tag", _change_tag(False), options=[StepOption("tag", "Tag", "tag")],
