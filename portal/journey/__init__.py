@@ -4,5 +4,8 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     from portal import sweep
     from portal.journey import reactors
+    from portal.journey.services import KINDS, kind_label
 
     sweep.register("touchpoints", reactors.sweep)
+    app.jinja_env.filters["kind_label"] = kind_label
+    app.jinja_env.globals["TOUCHPOINT_KINDS"] = KINDS
