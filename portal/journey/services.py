@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, insert, or_, select
 
-from portal import bulk, jobs
+from portal import bulk_insert, jobs
 from portal.extensions import db
 from portal.journey import reactors
 from portal.journey.models import Touchpoint
@@ -93,7 +93,7 @@ def record_many(entries: list[dict[str, Any]], *, channel: str = "", actor=None)
     now = utcnow()
     actor_id = getattr(actor, "id", None)
     actor_label = (getattr(actor, "name", "") or getattr(actor, "email", "")) if actor is not None else ""
-    bulk.insert_rows(Touchpoint, [
+    bulk_insert.insert_rows(Touchpoint, [
         {"donor_id": entry["donor_id"], "kind": entry["kind"], "summary": entry.get("summary", "")[:300],
          "data": entry.get("data"), "channel": channel, "occurred_at": entry.get("occurred_at") or now,
          "actor_user_id": actor_id, "actor_label": actor_label, "processed_at": now} for entry in entries])
