@@ -3,8 +3,10 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     from portal import schedule, sweep, web
-    from portal.engagement import bulk, cli, views, workflows
-    from portal.engagement.outbox import add_delivery_hooks, sweep_due_messages
+    from portal.engagement import cli, views
+    from portal.engagement.delivery import bulk_sends as bulk
+    from portal.engagement.workflows import services as workflows
+    from portal.engagement.delivery.outbox import add_delivery_hooks, sweep_due_messages
     from portal.journey import reactors
 
     views.register(app)

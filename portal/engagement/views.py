@@ -12,8 +12,11 @@ from sqlalchemy import func, select
 from portal.auth.access import require_staff, roles_required
 from portal.auth.models import ROLE_LABELS, STAFF_ROLES
 from portal.donors.models import Donor
-from portal.engagement import builder, bulk, mail_log, outbox, segments, templating, tracking, workflows
-from portal.engagement import settings as engagement_settings
+from portal.engagement.templates import builder, rendering as templating
+from portal.engagement.delivery import bulk_sends as bulk, mail_log, outbox, tracking
+from portal.engagement.segments import services as segments
+from portal.engagement.workflows import services as workflows
+from portal.engagement.delivery import sending_rules as engagement_settings
 from portal.engagement.forms import BulkSendForm, SegmentForm, SettingsForm, TemplateForm, WorkflowForm
 from portal.engagement.models import (CATEGORIES, MESSAGE_STATUSES, BulkSend, EmailMessage, EmailTemplate, Segment,
                                       Workflow, WorkflowStep)

@@ -42,7 +42,8 @@ def init_app(app: Flask) -> None:
 
 def _connect_to_engagement() -> None:
     """Segments can select on the latest rating; workflows can send a survey."""
-    from portal.engagement import segments, workflows
+    from portal.engagement.segments import services as segments
+    from portal.engagement.workflows import services as workflows
     from portal.feedback import services
 
     segments.register_field("last_nps", "Latest NPS score (0-10)", "number",

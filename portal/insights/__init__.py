@@ -24,7 +24,7 @@ def init_app(app: Flask) -> None:
 
 def _segment_members(segment_id: str):
     """Every report can be narrowed to an engagement segment's members (None: no such segment)."""
-    from portal.engagement import segments
+    from portal.engagement.segments import services as segments
     from portal.engagement.models import Segment
     from portal.extensions import db
 

@@ -13,7 +13,7 @@ from datetime import timedelta
 from sqlalchemy import exists, select
 
 from portal.donors.models import Donor
-from portal.engagement import segments
+from portal.engagement.segments import services as segments
 from portal.engagement.models import Segment
 from portal.extensions import db
 from portal.insights import funnel, milestones

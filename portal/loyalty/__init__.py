@@ -60,7 +60,9 @@ def init_app(app: Flask) -> None:
 
 def _connect_to_engagement() -> None:
     """Segments can select on points and tier, templates can say them, workflows can award points."""
-    from portal.engagement import segments, templating, workflows
+    from portal.engagement.segments import services as segments
+    from portal.engagement.templates import rendering as templating
+    from portal.engagement.workflows import services as workflows
     from portal.loyalty import services
 
     segments.register_field("loyalty_points", "Loyalty points balance", "number", services.balance_expression,

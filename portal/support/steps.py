@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from portal.engagement import templating
-from portal.engagement.workflows import StepContext, StepOption, StepResult, register_step
+from portal.engagement.templates import rendering as templating
+from portal.engagement.workflows.services import StepContext, StepOption, StepResult, register_step
 from portal.support.services import create_task
 
 

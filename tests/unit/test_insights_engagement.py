@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 
 from portal.donors.models import Donor
 from portal.engagement.models import EmailMessage
-from portal.engagement.outbox import queue_email
+from portal.engagement.delivery.outbox import queue_email
 from portal.extensions import db
 from portal.insights import engagement_report
 from portal.insights.filters import DateRange, ReportParams

@@ -5,8 +5,10 @@ import pytest
 import time_machine
 from sqlalchemy import func, select, update
 
-from portal.engagement import defaults, outbox, tracking, workflows
-from portal.engagement import settings as engagement_settings
+from portal.engagement import defaults
+from portal.engagement.delivery import outbox, tracking
+from portal.engagement.workflows import services as workflows
+from portal.engagement.delivery import sending_rules as engagement_settings
 from portal.engagement.models import EmailMessage, Workflow, WorkflowRun, WorkflowRunStep, WorkflowStep
 from portal.extensions import db
 from portal.giving.services import PlanInput, start_plan

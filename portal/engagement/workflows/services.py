@@ -32,8 +32,10 @@ from sqlalchemy.sql.functions import FunctionElement
 from portal import jobs
 from portal.auth.models import STAFF_ROLES
 from portal.donors.models import Donor
-from portal.engagement import outbox, segments, templating, tracking
-from portal.engagement import settings as engagement_settings
+from portal.engagement.delivery import outbox, tracking
+from portal.engagement.segments import services as segments
+from portal.engagement.templates import rendering as templating
+from portal.engagement.delivery import sending_rules as engagement_settings
 from portal.engagement.models import (EmailMessage, EmailTemplate, Segment, Workflow, WorkflowRun, WorkflowRunStep,
                                       WorkflowStep)
 from portal.extensions import db

@@ -16,12 +16,13 @@ from sqlalchemy import Boolean, DateTime, Integer, String, and_, cast, func, lit
 
 from portal import jobs
 from portal.donors.models import Donor
-from portal.engagement import settings as engagement_settings
-from portal.engagement import templating, tracking
+from portal.engagement.delivery import sending_rules as engagement_settings
+from portal.engagement.templates import rendering as templating
+from portal.engagement.delivery import tracking
 from portal.engagement.models import BulkSend, EmailMessage, EmailTemplate, Segment
-from portal.engagement.outbox import (BATCH_SIZE, JOB_TIMEOUT, SENDABLE, DeliveryHooks, Outgoing, deliver_messages,
+from portal.engagement.delivery.outbox import (BATCH_SIZE, JOB_TIMEOUT, SENDABLE, DeliveryHooks, Outgoing, deliver_messages,
                                       envelope_sender)
-from portal.engagement.segments import members_select
+from portal.engagement.segments.services import members_select
 from portal.extensions import db
 from portal.timeutil import utcnow
 
