@@ -14,7 +14,7 @@ from portal.insights import milestones
 from portal.insights.filters import DateRange, ReportParams
 from portal.insights.models import DonorMilestones
 from portal.insights.retention_report import rate_cell
-from portal.insights.sql import has_bit, without_jit
+from portal.sql import has_bit, without_jit
 from portal.timeutil import utcnow
 
 M = DonorMilestones

@@ -14,7 +14,7 @@ from portal.insights import retention_report
 from portal.insights.cohorts import key_label
 from portal.insights.filters import DateRange, ReportParams
 from portal.insights.milestones import RECEIVED
-from portal.insights.sql import month_index, without_jit
+from portal.sql import month_index, without_jit
 from portal.timeutil import local_midnight
 
 DEFINITIONS = {
