@@ -25,9 +25,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Callable
 
-from sqlalchemy import DateTime, and_, case, exists, extract, func, select, update
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy import and_, case, exists, extract, func, select, update
 
 from portal import jobs
 from portal.auth.models import STAFF_ROLES
@@ -41,6 +39,7 @@ from portal.engagement.models import (EmailMessage, EmailTemplate, Segment, Work
 from portal.extensions import db
 from portal.giving.models import DonorStats, Gift, RecurringPlan
 from portal.journey.models import Touchpoint
+from portal.sql import plus_days
 from portal.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -533,28 +532,9 @@ def advance_run(run_id: int, held: jobs.HeldJobs) -> int:
 
 # ---------------------------------------------------------------- reporting
 
-class _PlusDays(FunctionElement):
-    """timestamp + N days, which SQLite and PostgreSQL spell differently."""
-
-    type = DateTime()
-    inherit_cache = True
-
-
-@compiles(_PlusDays, "sqlite")
-def _plus_days_sqlite(element, compiler, **kw):
-    moment, days = list(element.clauses)
-    return f"datetime({compiler.process(moment, **kw)}, '+' || {compiler.process(days, **kw)} || ' days')"
-
-
-@compiles(_PlusDays, "postgresql")
-def _plus_days_postgresql(element, compiler, **kw):
-    moment, days = list(element.clauses)
-    return f"({compiler.process(moment, **kw)} + make_interval(days => {compiler.process(days, **kw)}))"
-
-
 def _gave_within(donor_column, since_column, days: int):
     return exists().where(Gift.donor_id == donor_column, Gift.status == "received", Gift.received_at > since_column,
-                          Gift.received_at <= _PlusDays(since_column, days))
+                          Gift.received_at <= plus_days(since_column, days))
 
 
 @dataclass
