@@ -20,20 +20,19 @@ Delivery (deliver_messages) is safe against a worker dying at any point:
 from __future__ import annotations
 
 import logging
-import re
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable
 
-from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 from flask import current_app
 from sqlalchemy import DateTime, bindparam, event, func, or_, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from portal import jobs
+from portal.email_address import email_problem
 from portal.engagement.models import EmailMessage
 from portal.extensions import db
 from portal.journey.services import TouchpointWriter
@@ -51,28 +50,6 @@ BATCH_TIME_LIMIT = timedelta(minutes=5)  # then the rest of the batch is handed 
 JOB_TIMEOUT = 15 * 60  # RQ's limit for one delivery job, well above the batch time limit
 SENDABLE = ("pending", "sending", "sent", "stored")
 CLAIM_RETRY_PAUSES = (0.5, 1, 2, 4, 8, None)  # seconds between attempts to claim while the database is busy  # what counts towards the marketing frequency cap
-
-
-# Addresses of this plain shape are always valid; anything else gets the full (slower) check and its reason.
-_PLAIN_ADDRESS = re.compile(r"^[A-Za-z0-9_+-]+(\.[A-Za-z0-9_+-]+)*@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}$")
-
-
-def _special_use(address: str) -> bool:
-    domain = address.rsplit("@", 1)[1].lower()
-    return any(domain == name or domain.endswith("." + name) for name in SPECIAL_USE_DOMAIN_NAMES)
-
-
-def address_problem(address: str | None) -> str | None:
-    """Why an address cannot be sent to, or None. Deliverability (DNS) is the mail server's business."""
-    if not address or not address.strip():
-        return "No email address."
-    if len(address) <= 254 and _PLAIN_ADDRESS.match(address) and not _special_use(address):
-        return None
-    try:
-        validate_email(address.strip(), check_deliverability=False)
-    except EmailNotValidError as exc:
-        return f"Invalid email address: {exc}"
-    return None
 
 
 def marketing_headers(donor_id: int) -> dict[str, str]:
@@ -105,7 +82,7 @@ def queue_email(to_email: str, subject: str, text_body: str, *, html_body: str |
         raise ValueError("header names may contain only letters, digits and hyphens")
     if category == "marketing" and donor_id:
         headers = {**marketing_headers(donor_id), **headers}
-    problem = address_problem(to_email)
+    problem = email_problem((to_email or "").strip())
     message = EmailMessage(to_email=(to_email or "").strip()[:254], subject=subject[:300], text_body=text_body,
                            html_body=html_body, donor_id=donor_id, category=category, purpose=purpose[:60],
                            idempotency_key=key, message_id=new_message_id(), headers=headers,
@@ -334,7 +311,7 @@ def deliver_messages(message_ids: list[int]) -> dict[str, int]:
 def _store_without_server(batch: list[Outgoing], outcomes: Outcomes, counts: dict) -> None:
     """Development without MAIL_URL: the message is kept for the mail log, as if sent."""
     for item in batch:
-        problem = item.problem or address_problem(item.to_email)
+        problem = item.problem or email_problem(item.to_email)
         if problem:
             outcomes.write(item, status="skipped", error=problem)
             counts["skipped"] += 1
@@ -358,7 +335,7 @@ def _send_over_smtp(batch: list[Outgoing], outcomes: Outcomes, counts: dict) -> 
                 renewed = now
             if done and done % 100 == 0:
                 jobs.report_progress(done, len(batch), "Sending")
-            problem = item.problem or address_problem(item.to_email)
+            problem = item.problem or email_problem(item.to_email)
             if problem:
                 outcomes.write(item, status="skipped", error=problem)
                 outcomes.commit()
