@@ -667,7 +667,7 @@ def template_tokens(donor_ids: list[int]) -> dict[int, dict[str, str]]:
 
 def award_points_step(ctx):
     """Workflow step: award a fixed number of points, once per run and step."""
-    from portal.engagement.workflows.services import StepResult
+    from portal.engagement.services import StepResult
 
     points = int(ctx.config.get("points") or 0)
     if points <= 0:

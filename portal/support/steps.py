@@ -3,14 +3,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from portal.engagement.templates import rendering as templating
-from portal.engagement.workflows.services import StepContext, StepOption, StepResult, register_step
+from portal.engagement.services import StepContext, StepOption, StepResult, contexts_for, register_step, render_line
 from portal.support.services import create_task
 
 
 def create_task_step(ctx: StepContext) -> StepResult:
-    context = templating.contexts_for([ctx.donor.id], with_unsubscribe=False)[ctx.donor.id]
-    title = templating.render_line(ctx.config.get("title") or "Follow up", context) or "Follow up"
+    context = contexts_for([ctx.donor.id], with_unsubscribe=False)[ctx.donor.id]
+    title = render_line(ctx.config.get("title") or "Follow up", context) or "Follow up"
     due_days = ctx.config.get("due_days")
     task = create_task(title, donor_id=ctx.donor.id, details=f"From the workflow “{ctx.workflow.name}”.",
                        assignee_role=ctx.config.get("role") or "fundraiser",
