@@ -1,3 +1,8 @@
+"""Email engagement: segments/, templates/, workflows/ and delivery/ (outbox, bulk sends, tracking).
+
+Owns segments, email_templates, workflows and their runs, email_messages, bulk_sends, engagement_settings.
+Offers services.py (queue_email, register_field, register_step, tokens); its sub-packages are internal.
+"""
 from flask import Flask
 
 

@@ -1,3 +1,8 @@
+"""Surveys (CSAT, NPS, custom): invitations, answers and low-score follow-up.
+
+Owns surveys, survey_questions, survey_invitations, survey_responses, feedback_settings.
+Offers segment fields (latest NPS and CSAT), a 'send a survey' workflow step and touchpoint reactors.
+"""
 import click
 from flask import Flask
 from flask.cli import AppGroup

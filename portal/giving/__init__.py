@@ -1,3 +1,8 @@
+"""Gifts, recurring gifts, sponsorships and memberships, and the per-donor rollup (donor_stats).
+
+Owns gifts, recurring_plans, donor_stats.
+Offers services.record_gift / add_gifts / start_plan / gifts_for, and the rollup for set-based reads.
+"""
 from flask import Flask
 
 

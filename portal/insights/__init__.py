@@ -1,3 +1,8 @@
+"""Reports: donor journey, retention, cohorts, lifetime value, engagement and satisfaction, with snapshots.
+
+Owns report_snapshots and donor_milestones; reads every other domain's models (read-side, set-based SQL).
+Offers the headline tiles and segment fields for journey steps.
+"""
 from flask import Flask
 
 

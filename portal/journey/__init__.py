@@ -1,3 +1,8 @@
+"""The touchpoint log: every event in a donor's relationship, the timeline, stages and the reactors.
+
+Owns touchpoints; no other domain writes them (a contract checks it).
+Offers services.record / record_many / TouchpointWriter / timeline and reactors.register.
+"""
 from flask import Flask
 
 

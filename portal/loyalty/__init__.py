@@ -1,3 +1,8 @@
+"""The loyalty programme: points rules, ledger, tiers, rewards and redemptions.
+
+Owns loyalty_rules, loyalty_tiers, loyalty_accounts, points_entries, loyalty_rewards, loyalty_redemptions.
+Offers segment fields, template tokens and an 'award points' workflow step through engagement.
+"""
 import click
 from flask import Flask
 from flask.cli import AppGroup

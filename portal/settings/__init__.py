@@ -1,3 +1,8 @@
+"""Organisation settings (name, currency, time zone, support address) and the staff-user admin pages.
+
+Owns organisation; settings_row() gives any domain a one-row settings table of its own.
+Offers services.organisation() and settings_row().
+"""
 from flask import Flask
 
 

@@ -1,3 +1,8 @@
+"""Support tickets with service levels, and the staff task inbox.
+
+Owns tickets, ticket_messages, tasks, task_comments, support_settings.
+Offers services.create_task / create_tasks and register_source; adds a 'create a task' workflow step.
+"""
 from flask import Flask
 
 
