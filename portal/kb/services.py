@@ -20,7 +20,8 @@ from sqlalchemy.exc import IntegrityError
 from portal import jobs
 from portal.extensions import db
 from portal.journey import services as journey
-from portal.kb import content, index
+from portal.kb import content
+from portal.kb.search import ranking as index
 from portal.kb.models import (AUDIENCES, DONOR_AUDIENCES, VIEW_SOURCES, Article, ArticleSuggestion, ArticleView,
                               ArticleVote, SearchLog)
 from portal.timeutil import utcnow

@@ -17,7 +17,7 @@ from typing import Callable, Iterable
 from sqlalchemy import and_, delete, func, insert, select
 
 from portal.extensions import db
-from portal.kb import index
+from portal.kb.search import ranking as index
 from portal.kb.models import DONOR_AUDIENCES, Article, ArticleSuggestion, ArticleView, SearchLog, SuggestionState
 from portal.money import format_money
 from portal.timeutil import utcnow

@@ -168,7 +168,8 @@ def _cpu_samples(fn, repeat: int) -> list[float]:
 def run(bench) -> None:
     from portal.donors.models import Donor
     from portal.extensions import db
-    from portal.kb import index, services, suggestions
+    from portal.kb import services, suggestions
+    from portal.kb.search import ranking as index
     from portal.kb.models import Article, SearchLog
     from portal.timeutil import utcnow
 

@@ -8,7 +8,8 @@ import pytest
 from whoosh.analysis import NgramAnalyzer, StandardAnalyzer, StemmingAnalyzer
 from whoosh.fields import TEXT, Schema
 
-from portal.kb import content, index
+from portal.kb import content
+from portal.kb.search import ranking as index
 from tests.unit.test_kb_plain_text import KB_DIR, shipped_bodies
 
 ANALYSED_FIELDS = ["title", "tag_text", "body", "spell"]

@@ -14,7 +14,8 @@ from flask import current_app
 from whoosh import query as wq
 
 from portal.extensions import db
-from portal.kb import index, services
+from portal.kb import services
+from portal.kb.search import ranking as index
 from portal.kb.models import Article
 
 
@@ -136,7 +137,7 @@ def test_missing_index_is_rebuilt_from_database_with_a_log_line(shipped, caplog)
     index.close_snapshots()
     shutil.rmtree(current_app.config["KB_INDEX_DIR"])
     index._rebuild_requested_at.clear()
-    with caplog.at_level(logging.WARNING, logger="portal.kb.index"):
+    with caplog.at_level(logging.WARNING, logger="portal.kb.search.ranking"):
         result = services.search("receipt")
     assert result.hits[0].slug == "receipts" and not result.degraded
     assert any("missing or damaged" in r.getMessage() and "rebuilding it from the database" in r.getMessage()
@@ -151,7 +152,7 @@ def test_corrupt_index_is_rebuilt(shipped, caplog):
     for path in directory.iterdir():
         path.write_bytes(b"\x00garbage" * 10)
     index._rebuild_requested_at.clear()
-    with caplog.at_level(logging.WARNING, logger="portal.kb.index"):
+    with caplog.at_level(logging.WARNING, logger="portal.kb.search.ranking"):
         result = services.search("card")
     assert result.hits[0].slug == "update-card-details"
     assert any("rebuilding it from the database" in r.getMessage() for r in caplog.records)
