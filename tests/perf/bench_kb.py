@@ -169,7 +169,7 @@ def run(bench) -> None:
     from portal.donors.models import Donor
     from portal.extensions import db
     from portal.kb import services, suggestions
-    from portal.kb.search import ranking as index
+    from portal.kb.search import storage
     from portal.kb.models import Article, SearchLog
     from portal.timeutil import utcnow
 
@@ -201,7 +201,7 @@ def run(bench) -> None:
         count = services.reindex_everything()
         bench.record(f"full index rebuild, {count:,} articles", time.perf_counter() - started, "s", target=60)
         bench.record("full index rebuild, CPU time of this process and its index processes", _cpu_seconds() - cpu_started, "s")
-        index.close_snapshots()
+        storage.close_snapshots()
 
         # Each query's first run after a write reads and scores its words' postings; later runs reuse them.
         first = []
