@@ -6,11 +6,12 @@ from datetime import date, datetime
 from typing import Callable
 from urllib.parse import urlencode
 
-from flask import Flask, current_app, jsonify, render_template, request
+from flask import Flask, abort, current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from flask_login import current_user
 from markupsafe import Markup
 
+from portal.extensions import db
 from portal.money import format_money
 from portal.timeutil import to_local
 
@@ -22,6 +23,15 @@ def _org():
 
 def provide_organisation(app: Flask, getter: Callable) -> None:
     app.extensions["organisation"] = getter
+
+
+def get_or_404(model, ident, **belongs_to):
+    """The row with this primary key, or a 404. Keywords name the row's owner (donor_id=..., workflow_id=...):
+    a row that belongs to someone else is a 404 too, so nobody learns that another donor's record exists."""
+    row = db.session.get(model, ident) if isinstance(ident, int) else None
+    if row is None or any(getattr(row, column) != value for column, value in belongs_to.items()):
+        abort(404)
+    return row
 
 
 def money(minor: int | None, currency: str | None = None, whole: bool = False) -> str:
