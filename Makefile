@@ -40,9 +40,11 @@ run: demo
 worker: setup
 	$(BIN)/flask worker
 
+# The import contracts in pyproject.toml are checked first (a few seconds; see docs/architecture.md).
 # The two passes run side by side: much of a pass is waiting on browsers, workers and SMTP, not CPU.
 # Each has its own Redis database so their queues never meet.
 test: setup
+	$(BIN)/lint-imports
 	$(BIN)/python -m playwright --version >/dev/null
 	$(MAKE) -j2 --output-sync=target test-sqlite test-postgres
 

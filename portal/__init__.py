@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import Callable
 
 from flask import Flask
-from sqlalchemy import event, exc
+from sqlalchemy import event
 
+from portal import jobs, schedule
 from portal.config import ROOT, Config
+from portal.extensions import ping_after_idle
 
 log = logging.getLogger(__name__)
 
@@ -45,31 +46,6 @@ def _init_extensions(app: Flask) -> None:
     login_manager.init_app(app)
 
 
-def ping_after_idle(engine, seconds: float) -> None:
-    """Ping a pooled connection before reuse only when it has sat idle for `seconds`.
-
-    SQLAlchemy's pool_pre_ping pings on every checkout: two round trips (BEGIN, SELECT 1) on each request
-    of a busy process. An idle connection is the one a database restart or a firewall timeout will have
-    cut, so only that one is checked; a dead one is replaced before the request sees it. A connection cut
-    while in steady use fails its request, and SQLAlchemy then replaces the whole pool."""
-
-    @event.listens_for(engine, "checkin")
-    def _idle_from_now(_dbapi_connection, record) -> None:
-        record.info["idle_since"] = time.monotonic()
-
-    @event.listens_for(engine, "checkout")
-    def _ping_if_idle(dbapi_connection, record, _proxy) -> None:
-        idle_since = record.info.get("idle_since")
-        if idle_since is None or time.monotonic() - idle_since <= seconds:
-            return
-        try:
-            cursor = dbapi_connection.cursor()
-            cursor.execute("SELECT 1")
-            cursor.close()
-        except engine.dialect.loaded_dbapi.Error as error:
-            raise exc.DisconnectionError("connection lost while idle") from error
-
-
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     """Write-ahead log: pages keep reading while a gift is written or a job (such as a CSV import) runs, and a commit costs no
     fsync (synchronous=NORMAL syncs at checkpoints; a power cut may lose the last commits, never the file).
@@ -100,9 +76,8 @@ def _init_auth(app: Flask) -> None:
 
 
 def _init_jobs(app: Flask) -> None:
-    from portal import jobs
-
     jobs.init_app(app)
+    schedule.init_app(app)
 
 
 def _init_web(app: Flask) -> None:
@@ -137,3 +112,5 @@ INIT_STEPS: list[Callable[[Flask], None]] = [
     _init_blueprints,
     _init_cli,
 ]
+# An RQ worker process imports this package before any job, so its jobs build their app from here.
+jobs.set_app_factory(create_app)

@@ -6,6 +6,9 @@ Three modes, chosen by config JOBS_MODE:
   fakeredis, so job status and progress (job.meta) read the same way.
 - "sync": like "thread" but the caller waits for the job (tests).
 
+A job is a function in a domain's tasks.py, passed itself or, from that domain's services (which tasks.py
+imports), by its dotted path ("portal.loyalty.tasks.recompute_tiers_job"), as RQ stores it anyway.
+
 Jobs are enqueued only after the transaction that needs them commits. If Redis is down the enqueue is
 logged and dropped: every job's work is also findable from the database, and `flask jobs sweep` picks it up.
 """
@@ -34,6 +37,13 @@ log = logging.getLogger(__name__)
 
 QUEUES = ("default", "mail", "index", "reports")
 _worker_app: Flask | None = None
+_app_factory: Callable[[], Flask] | None = None
+
+
+def set_app_factory(factory: Callable[[], Flask]) -> None:
+    """How a worker process builds the app its jobs run in (portal.create_app, set when the package loads)."""
+    global _app_factory
+    _app_factory = factory
 
 
 class JobFailed(RuntimeError):
@@ -43,10 +53,14 @@ class JobFailed(RuntimeError):
 @dataclass
 class PendingJob:
     queue: str
-    func: Callable
+    func: Callable | str  # the function, or its dotted path
     args: tuple
     kwargs: dict
     job_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    @property
+    def name(self) -> str:
+        return self.func if isinstance(self.func, str) else self.func.__name__
 
 
 def job(func: Callable) -> Callable:
@@ -58,9 +72,7 @@ def job(func: Callable) -> Callable:
         if has_app_context():
             return func(*args, **kwargs)
         if _worker_app is None:  # an RQ worker process: one app for all its jobs
-            from portal import create_app
-
-            _worker_app = create_app()
+            _worker_app = _app_factory()
         with _worker_app.app_context():
             try:
                 return func(*args, **kwargs)
@@ -94,7 +106,7 @@ class JobRunner:
                     pending.func, *pending.args, job_id=pending.job_id, **pending.kwargs
                 )
             except RedisError:
-                log.warning("Redis unavailable; job %s (%s) left for the sweep", pending.job_id, pending.func.__name__)
+                log.warning("Redis unavailable; job %s (%s) left for the sweep", pending.job_id, pending.name)
             return
         if self.mode == "sync":
             # A fresh thread gives the job its own app context and database session, as a worker would.
@@ -103,7 +115,7 @@ class JobRunner:
             worker.start()
             worker.join()
             if outcome and outcome[0] is not None and outcome[0].is_failed:
-                raise JobFailed(f"{pending.func.__name__} failed:\n{outcome[0].latest_result().exc_string}")
+                raise JobFailed(f"{pending.name} failed:\n{outcome[0].latest_result().exc_string}")
             return
         self._inbox.put(pending)
         with self._lock:
@@ -128,7 +140,7 @@ class JobRunner:
             log.exception("in-process job %s failed", pending.job_id)
             return None
         if job.is_failed:
-            log.error("in-process job %s (%s) failed", pending.job_id, pending.func.__name__)
+            log.error("in-process job %s (%s) failed", pending.job_id, pending.name)
         return job
 
     def fetch(self, job_id: str) -> Job | None:
@@ -142,7 +154,7 @@ def runner() -> JobRunner:
     return current_app.extensions["portal_jobs"]
 
 
-def enqueue_after_commit(queue: str, func: Callable, *args: Any, **kwargs: Any) -> str:
+def enqueue_after_commit(queue: str, func: Callable | str, *args: Any, **kwargs: Any) -> str:
     """Queue func(*args) to run once the current transaction commits; returns the job id."""
     if queue not in QUEUES:
         raise ValueError(f"unknown queue {queue!r}")
@@ -152,7 +164,7 @@ def enqueue_after_commit(queue: str, func: Callable, *args: Any, **kwargs: Any) 
     return pending.job_id
 
 
-def enqueue_now(queue: str, func: Callable, *args: Any, **kwargs: Any) -> str:
+def enqueue_now(queue: str, func: Callable | str, *args: Any, **kwargs: Any) -> str:
     pending = PendingJob(queue, func, args, kwargs)
     runner().submit(pending)
     return pending.job_id
@@ -185,7 +197,6 @@ def job_progress(job_id: str | None) -> dict:
 
 @event.listens_for(Session, "after_commit")
 def _dispatch_after_commit(session: Session) -> None:
-    session.info.pop("touchpoints_scheduled", None)
     pending = session.info.pop("pending_jobs", [])
     if not pending:
         return
@@ -197,7 +208,6 @@ def _dispatch_after_commit(session: Session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _discard_after_rollback(session: Session) -> None:
     session.info.pop("pending_jobs", None)
-    session.info.pop("touchpoints_scheduled", None)
 
 
 class HeldJobs:
@@ -244,19 +254,5 @@ def inline() -> Iterator[None]:
         app.extensions["portal_jobs"] = previous
 
 
-@job
-def sweep_due_work() -> dict[str, int]:
-    """The periodic safety net: re-enqueue whatever the database says is due (see portal/sweep.py)."""
-    from portal import sweep
-
-    return sweep.run_all()
-
-
 def init_app(app: Flask) -> None:
-    from portal import schedule
-
     app.extensions["portal_jobs"] = JobRunner(app)
-    schedule.register("sweep", sweep_due_work, "*/10 * * * *",
-                      description="Re-enqueue work the database says is due but no queue holds.")
-    if app.config["JOBS_MODE"] == "thread":
-        schedule.run_in_process(app)

@@ -13,6 +13,7 @@ from croniter import croniter
 from flask import Flask
 from rq.cron import CronScheduler
 
+from portal import jobs, sweep
 from portal.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -69,8 +70,6 @@ class InProcessScheduler:
                 self.thread.start()
 
     def tick(self, after: datetime, until: datetime) -> list[str]:
-        from portal import jobs
-
         fired = []
         with self.app.app_context():
             for periodic in registered():
@@ -96,3 +95,10 @@ def run_in_process(app: Flask) -> None:
     scheduler = InProcessScheduler(app)
     app.extensions["portal_scheduler"] = scheduler
     app.before_request(scheduler.start)
+
+
+def init_app(app: Flask) -> None:
+    register("sweep", sweep.sweep_due_work, "*/10 * * * *",
+             description="Re-enqueue work the database says is due but no queue holds.")
+    if app.config["JOBS_MODE"] == "thread":
+        run_in_process(app)

@@ -3,18 +3,35 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from flask import Flask, jsonify, render_template, request
+from typing import Callable
+from urllib.parse import urlencode
+
+from flask import Flask, abort, current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
+from flask_login import current_user
 from markupsafe import Markup
 
+from portal.extensions import db
 from portal.money import format_money
 from portal.timeutil import to_local
 
 
 def _org():
-    from portal.settings.services import organisation
+    """The organisation's settings row (name, currency, time zone), from the getter settings provides."""
+    return current_app.extensions["organisation"]()
 
-    return organisation()
+
+def provide_organisation(app: Flask, getter: Callable) -> None:
+    app.extensions["organisation"] = getter
+
+
+def get_or_404(model, ident, **belongs_to):
+    """The row with this primary key, or a 404. Keywords name the row's owner (donor_id=..., workflow_id=...):
+    a row that belongs to someone else is a 404 too, so nobody learns that another donor's record exists."""
+    row = db.session.get(model, ident) if isinstance(ident, int) else None
+    if row is None or any(getattr(row, column) != value for column, value in belongs_to.items()):
+        abort(404)
+    return row
 
 
 def money(minor: int | None, currency: str | None = None, whole: bool = False) -> str:
@@ -43,8 +60,6 @@ def query_with(**changes) -> str:
             args.pop(key, None)
         else:
             args[key] = str(value)
-    from urllib.parse import urlencode
-
     return "?" + urlencode(args) if args else "?"
 
 
@@ -67,15 +82,10 @@ def _error_page(code: int, detail: str | None = None):
 
 
 def init_app(app: Flask) -> None:
-    from portal.giving.models import GIFT_METHODS, GIFT_STATUSES, PLAN_INTERVALS, PLAN_KINDS, PLAN_STATUSES
-    from portal.journey.services import KINDS, kind_label
-
+    """Domains add their own template names (giving's gift methods, journey's touchpoint kinds) in their init_app."""
     app.jinja_env.add_extension("jinja2.ext.do")
-    app.jinja_env.filters.update(money=money, local_dt=local_dt, local_date=local_date, kind_label=kind_label)
-    app.jinja_env.globals.update(
-        query_with=query_with, organisation=_org, GIFT_METHODS=GIFT_METHODS, GIFT_STATUSES=GIFT_STATUSES,
-        PLAN_KINDS=PLAN_KINDS, PLAN_INTERVALS=PLAN_INTERVALS, PLAN_STATUSES=PLAN_STATUSES, TOUCHPOINT_KINDS=KINDS,
-    )
+    app.jinja_env.filters.update(money=money, local_dt=local_dt, local_date=local_date)
+    app.jinja_env.globals.update(query_with=query_with, organisation=_org)
 
     for code in ERROR_TEXT:
         app.register_error_handler(code, lambda exc, code=code: _error_page(code))
@@ -101,16 +111,12 @@ def init_app(app: Flask) -> None:
     app.extensions.setdefault("panels", {})
 
     def staff_nav():
-        from flask_login import current_user
-
         return [item for item in app.extensions["staff_nav"] if current_user.has_role(*item[2])]
 
     def home_tiles():
         return [tile for provider in app.extensions["home_tiles"] for tile in provider()]
 
     def page_actions(page: str):
-        from flask_login import current_user
-
         return [(endpoint, label) for endpoint, label, roles in app.extensions["page_actions"].get(page, [])
                 if current_user.has_role(*roles)]
 

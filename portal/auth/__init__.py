@@ -1,3 +1,8 @@
+"""Identity: user accounts, roles, passwords, sign-in and the donor portal's invitation, sign-up and reset links.
+
+Owns the users table. Offers access.py (require_staff, roles_required, require_donor) to every blueprint,
+models.User and its role names for reading, and services.create_user / invite_donor.
+"""
 from flask import Flask
 
 

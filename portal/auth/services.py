@@ -115,7 +115,7 @@ def _link(path: str) -> str:
 def _queue_account_email(to: str, template: str, subject: str, *, donor_id: int | None, purpose: str, **context) -> None:
     from flask import render_template
 
-    from portal.engagement.outbox import queue_email
+    from portal.engagement.services import queue_email
     from portal.settings.services import organisation
 
     body = render_template(f"auth/emails/{template}.txt", organisation=organisation(), **context)

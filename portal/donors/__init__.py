@@ -1,3 +1,8 @@
+"""Donors and organisations: profiles, tags, interests, consent and preferences, search and filters, CSV import.
+
+Owns donors, tags, import_batches and the donor-tag and donor-interest links.
+Offers services.get_donor, tags_by_name, normalise_email and the filtered list to other domains.
+"""
 from flask import Flask
 
 

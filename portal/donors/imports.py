@@ -17,7 +17,6 @@ from __future__ import annotations
 import calendar
 import codecs
 import csv
-import functools
 import io
 import logging
 import re
@@ -27,7 +26,6 @@ from datetime import date, datetime, time, timezone
 from typing import Callable, Iterator
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.orm import defer, load_only
@@ -35,6 +33,7 @@ from sqlalchemy.orm import defer, load_only
 from portal import jobs
 from portal.donors import services as donor_services
 from portal.donors.models import CHANNELS, DONOR_KINDS, Donor, ImportBatch
+from portal.email_address import email_is_valid
 from portal.extensions import db
 from portal.giving import services as giving
 from portal.giving.models import GIFT_METHODS
@@ -421,33 +420,6 @@ NO = {"no", "n", "false", "f", "0", "optedout", "optout", "unsubscribed", "decli
 PHONE = re.compile(r"^[0-9+()\-. ]{6,}$")
 _LENGTHS = {column.name: column.type.length for column in Donor.__table__.columns if getattr(column.type, "length", None)}
 GIFT_TEXT_LENGTH = 80
-_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_ASCII_ADDRESS = re.compile(rf"^{_ATEXT}(?:\.{_ATEXT})*@([A-Za-z0-9.-]+)$")
-
-
-def email_is_valid(address: str) -> bool:
-    """email_validator's verdict (the donor form's), fast enough for a file of 100k addresses: for a plain
-    ASCII address the local part needs only the shape and lengths checked here (the same rules), and the
-    domain, where the slow part of the check is, is checked once per domain."""
-    match = _ASCII_ADDRESS.match(address)
-    if match and len(address) <= 254 and address.index("@") <= 64:
-        return _domain_accepted(match.group(1).lower())
-    return _validator_accepts(address)
-
-
-@functools.lru_cache(maxsize=10_000)
-def _domain_accepted(domain: str) -> bool:
-    return _validator_accepts(f"postmaster@{domain}")
-
-
-def _validator_accepts(address: str) -> bool:
-    try:
-        validate_email(address, check_deliverability=False)
-    except EmailNotValidError:
-        return False
-    return True
-
-
 # ---------------------------------------------------------------- checking rows
 
 @dataclass

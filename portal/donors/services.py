@@ -10,7 +10,7 @@ from typing import Iterable, Iterator
 from sqlalchemy import Select, and_, exists, false, func, literal_column, or_, select, union
 from sqlalchemy.orm import lazyload
 
-from portal import bulk
+from portal import bulk_insert
 from portal.donors.models import DONOR_KINDS, Donor, Tag, donor_interests, donor_tags
 from portal.extensions import db
 from portal.giving.models import DonorStats
@@ -140,13 +140,13 @@ def add_imported_donors(rows: list[dict], *, summary: str, actor=None, consent_s
         interest_links.append(_tag_keys(values.get("interests", ())))
     if not records:
         return []
-    ids = bulk.insert_returning_ids(Donor, records)
+    ids = bulk_insert.insert_returning_ids(Donor, records)
     found = tags_by_name({name for names in tag_links + interest_links for name in names})
     db.session.flush()  # new tags need their ids
     tags = {tag.name: tag.id for tag in found}
     for table, links in ((donor_tags, tag_links), (donor_interests, interest_links)):
         pairs = [{"donor_id": donor_id, "tag_id": tags[name]} for donor_id, names in zip(ids, links) for name in names]
-        bulk.insert_rows(table, pairs)
+        bulk_insert.insert_rows(table, pairs)
     journey.record_many([{"donor_id": donor_id, "kind": "donor_created", "summary": summary, "occurred_at": now,
                           "data": {"source": record["source"], **(data or {})}} for donor_id, record in zip(ids, records)],
                         actor=actor, channel=channel)

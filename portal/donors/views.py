@@ -1,12 +1,13 @@
 """Staff pages for donors: the list, a donor's page and timeline, create and edit, export."""
 from datetime import datetime
 
-from flask import Blueprint, Response, current_app, abort, flash, redirect, render_template, request, stream_with_context, url_for
+from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, stream_with_context, url_for
 from flask_login import current_user
 
 from portal.auth.access import require_staff, roles_required
 from portal.donors import services
 from portal.donors.forms import DonorForm, InteractionForm
+from portal.donors.models import Donor
 from portal.extensions import db
 from portal.giving import services as giving
 from portal.giving.forms import GiftForm, PlanForm
@@ -14,16 +15,10 @@ from portal.htmx import is_htmx, render
 from portal.journey import services as journey
 from portal.settings.services import organisation
 from portal.timeutil import local_date_to_utc
+from portal.web import get_or_404
 
 bp = Blueprint("donors", __name__, url_prefix="/staff/donors")
 bp.before_request(require_staff)
-
-
-def _donor_or_404(donor_id: int):
-    donor = services.get_donor(donor_id)
-    if donor is None:
-        abort(404)
-    return donor
 
 
 @bp.route("/")
@@ -83,7 +78,7 @@ def create():
 @bp.route("/<int:donor_id>/edit", methods=["GET", "POST"])
 @roles_required("fundraiser")
 def edit(donor_id: int):
-    donor = _donor_or_404(donor_id)
+    donor = get_or_404(Donor, donor_id)
     # On POST the submitted form is the whole truth; obj would fill fields the browser left out.
     form = DonorForm(obj=donor if request.method == "GET" else None)
     if request.method == "GET":
@@ -103,7 +98,7 @@ def edit(donor_id: int):
 
 @bp.route("/<int:donor_id>")
 def show(donor_id: int):
-    donor = _donor_or_404(donor_id)
+    donor = get_or_404(Donor, donor_id)
     group = request.args.get("group") or ""
     page = journey.timeline(donor.id, group=group, cursor=request.args.get("cursor"))
     if is_htmx() and request.args.get("cursor"):
@@ -120,7 +115,7 @@ def show(donor_id: int):
 @bp.route("/<int:donor_id>/interactions", methods=["POST"])
 @roles_required("fundraiser", "support")
 def log_interaction(donor_id: int):
-    donor = _donor_or_404(donor_id)
+    donor = get_or_404(Donor, donor_id)
     form = InteractionForm()
     if not form.validate_on_submit():
         return render_template("donors/interaction_form.html", donor=donor, form=form), 400

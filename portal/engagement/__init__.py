@@ -1,10 +1,17 @@
+"""Email engagement: segments/, templates/, workflows/ and delivery/ (outbox, bulk sends, tracking).
+
+Owns segments, email_templates, workflows and their runs, email_messages, bulk_sends, engagement_settings.
+Offers services.py (queue_email, register_field, register_step, tokens); its sub-packages are internal.
+"""
 from flask import Flask
 
 
 def init_app(app: Flask) -> None:
     from portal import schedule, sweep, web
-    from portal.engagement import bulk, cli, views, workflows
-    from portal.engagement.outbox import sweep_due_messages
+    from portal.engagement import cli, views
+    from portal.engagement.delivery import bulk_sends as bulk
+    from portal.engagement.workflows import services as workflows
+    from portal.engagement.delivery.outbox import add_delivery_hooks, sweep_due_messages
     from portal.journey import reactors
 
     views.register(app)
@@ -15,6 +22,7 @@ def init_app(app: Flask) -> None:
     web.add_home_tiles(app, views.home_tiles)
     web.add_panel(app, "staff_donor_side", views.donor_runs_panel)
 
+    add_delivery_hooks(bulk.DELIVERY_HOOKS)
     reactors.register("engagement.workflows", workflows.on_touchpoint, kinds=workflows.touchpoint_kinds())
     sweep.register("mail", sweep_due_messages)
     sweep.register("workflow_steps", workflows.run_due_workflow_steps)

@@ -12,7 +12,8 @@ engagement_cli = AppGroup("engagement", help="Segments, email templates and work
 def seed_command(demo: bool) -> None:
     """Add the shipped email templates, ready-made segments and workflows that are missing."""
     from portal import jobs
-    from portal.engagement import defaults, workflows
+    from portal.engagement import defaults
+    from portal.engagement.workflows import services as workflows
 
     counts = defaults.seed(enable_workflows=demo)
     click.echo(", ".join(f"{count} {name} added" for name, count in counts.items()))

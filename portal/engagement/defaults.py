@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from portal.engagement import segments, templating
+from portal.engagement.segments import services as segments
+from portal.engagement.templates import rendering as templating
 from portal.engagement.models import EmailTemplate, Workflow, WorkflowStep
 from portal.extensions import db
 

@@ -3,7 +3,7 @@ from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAr
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from portal.engagement.models import CATEGORIES
-from portal.engagement.workflows import TRIGGERS
+from portal.engagement.workflows.services import TRIGGERS
 
 
 class SegmentForm(FlaskForm):

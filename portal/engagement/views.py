@@ -12,8 +12,11 @@ from sqlalchemy import func, select
 from portal.auth.access import require_staff, roles_required
 from portal.auth.models import ROLE_LABELS, STAFF_ROLES
 from portal.donors.models import Donor
-from portal.engagement import builder, bulk, mail_log, outbox, segments, templating, tracking, workflows
-from portal.engagement import settings as engagement_settings
+from portal.engagement.templates import builder, rendering as templating
+from portal.engagement.delivery import bulk_sends as bulk, mail_log, outbox, tracking
+from portal.engagement.segments import services as segments
+from portal.engagement.workflows import services as workflows
+from portal.engagement.delivery import sending_rules as engagement_settings
 from portal.engagement.forms import BulkSendForm, SegmentForm, SettingsForm, TemplateForm, WorkflowForm
 from portal.engagement.models import (CATEGORIES, MESSAGE_STATUSES, BulkSend, EmailMessage, EmailTemplate, Segment,
                                       Workflow, WorkflowStep)
@@ -21,6 +24,7 @@ from portal.extensions import csrf, db
 from portal.htmx import redirect_to, render
 from portal.settings.services import organisation
 from portal.timeutil import utcnow
+from portal.web import get_or_404
 
 segments_bp = Blueprint("segments", __name__, url_prefix="/staff/segments")
 templates_bp = Blueprint("email_templates", __name__, url_prefix="/staff/templates")
@@ -29,13 +33,6 @@ mail_bp = Blueprint("mail", __name__, url_prefix="/staff/mail")
 tracking_bp = Blueprint("tracking", __name__, url_prefix="/t")
 for _bp in (segments_bp, templates_bp, workflows_bp, mail_bp):
     _bp.before_request(require_staff)
-
-
-def _get_or_404(model, ident: int):
-    row = db.session.get(model, ident)
-    if row is None:
-        abort(404)
-    return row
 
 
 # ---------------------------------------------------------------- segments
@@ -49,7 +46,7 @@ def segment_index():
 @segments_bp.route("/<int:segment_id>/count", endpoint="count")
 @roles_required("fundraiser")
 def segment_count(segment_id: int):
-    segment = _get_or_404(Segment, segment_id)
+    segment = get_or_404(Segment, segment_id)
     return render_template("engagement/_count.html", total=segments.count_members(segment))
 
 
@@ -104,7 +101,7 @@ def segment_create():
 @segments_bp.route("/<int:segment_id>/edit", methods=["GET", "POST"], endpoint="edit")
 @roles_required("fundraiser")
 def segment_edit(segment_id: int):
-    return _segment_editor(_get_or_404(Segment, segment_id))
+    return _segment_editor(get_or_404(Segment, segment_id))
 
 
 @segments_bp.route("/builder", methods=["POST"])
@@ -125,7 +122,7 @@ def live_count():
 @segments_bp.route("/<int:segment_id>", endpoint="show")
 @roles_required("fundraiser")
 def segment_show(segment_id: int):
-    segment = _get_or_404(Segment, segment_id)
+    segment = get_or_404(Segment, segment_id)
     page = segments.members_page(segment, page=request.args.get("page", 1, type=int), per_page=current_app.config["PAGE_SIZE"])
     used_by = db.session.scalars(select(Workflow).where(Workflow.segment_id == segment.id).order_by(Workflow.name)).all()
     return render("engagement/segment.html", block="members", segment=segment, result=page,
@@ -135,7 +132,7 @@ def segment_show(segment_id: int):
 @segments_bp.route("/<int:segment_id>/export.csv")
 @roles_required("fundraiser")
 def export(segment_id: int):
-    segment = _get_or_404(Segment, segment_id)
+    segment = get_or_404(Segment, segment_id)
     stamp = datetime.now().strftime("%Y%m%d-%H%M")
     slug = "".join(c if c.isalnum() else "-" for c in segment.name.lower()).strip("-")[:40] or "segment"
     return Response(stream_with_context(segments.export_csv(segment, currency=organisation().currency)), mimetype="text/csv",
@@ -145,7 +142,7 @@ def export(segment_id: int):
 @segments_bp.route("/<int:segment_id>/delete", methods=["POST"], endpoint="delete")
 @roles_required("fundraiser")
 def segment_delete(segment_id: int):
-    segment = _get_or_404(Segment, segment_id)
+    segment = get_or_404(Segment, segment_id)
     name = segment.name
     segments.delete_segment(segment)
     flash(f"Segment “{name}” deleted.", "success")
@@ -209,7 +206,7 @@ def template_create():
 @templates_bp.route("/<int:template_id>", methods=["GET", "POST"], endpoint="edit")
 @roles_required("fundraiser")
 def template_edit(template_id: int):
-    return _template_editor(_get_or_404(EmailTemplate, template_id))
+    return _template_editor(get_or_404(EmailTemplate, template_id))
 
 
 @templates_bp.route("/preview", methods=["POST"])
@@ -236,7 +233,7 @@ def donor_choices():
 @templates_bp.route("/<int:template_id>/test", methods=["POST"])
 @roles_required("fundraiser")
 def test_send(template_id: int):
-    template = _get_or_404(EmailTemplate, template_id)
+    template = get_or_404(EmailTemplate, template_id)
     donor = _preview_donor(request.form.get("preview_donor_id", type=int))
     rendered = templating.render_for_donor(templating.Content.of(template), donor.id if donor else None)
     outbox.queue_email(current_user.email, f"[Test] {rendered.subject}", rendered.text_body, html_body=rendered.html_body,
@@ -250,7 +247,7 @@ def test_send(template_id: int):
 @templates_bp.route("/<int:template_id>/delete", methods=["POST"], endpoint="delete")
 @roles_required("fundraiser")
 def template_delete(template_id: int):
-    template = _get_or_404(EmailTemplate, template_id)
+    template = get_or_404(EmailTemplate, template_id)
     users = workflows.workflows_using(template)
     if users:
         flash("This template is used by " + ", ".join(f"“{w.name}”" for w in users) + ". Change those steps first.", "error")
@@ -303,7 +300,7 @@ def workflow_create():
 @workflows_bp.route("/<int:workflow_id>/edit", methods=["GET", "POST"], endpoint="edit")
 @roles_required("fundraiser")
 def workflow_edit(workflow_id: int):
-    return _workflow_editor(_get_or_404(Workflow, workflow_id))
+    return _workflow_editor(get_or_404(Workflow, workflow_id))
 
 
 def _step_form_context(kind: str, values: dict | None = None, errors: dict | None = None) -> dict:
@@ -324,7 +321,7 @@ def _workflow_page(workflow: Workflow, runs, *, kind: str = "send_email", values
 @workflows_bp.route("/<int:workflow_id>", endpoint="show")
 @roles_required("fundraiser")
 def workflow_show(workflow_id: int):
-    workflow = _get_or_404(Workflow, workflow_id)
+    workflow = get_or_404(Workflow, workflow_id)
     runs = workflows.runs_page(workflow, page=request.args.get("page", 1, type=int), status=request.args.get("status", ""),
                                donor_id=request.args.get("donor", type=int))
     return render("engagement/workflow.html", block="runs",
@@ -342,7 +339,7 @@ def step_options():
 @workflows_bp.route("/<int:workflow_id>/steps", methods=["POST"])
 @roles_required("fundraiser")
 def add_step(workflow_id: int):
-    workflow = _get_or_404(Workflow, workflow_id)
+    workflow = get_or_404(Workflow, workflow_id)
     kind = request.form.get("kind", "")
     try:
         workflows.add_step(workflow, kind, request.form.get("delay_days", ""), request.form.to_dict())
@@ -355,17 +352,10 @@ def add_step(workflow_id: int):
     return redirect(url_for("workflows.show", workflow_id=workflow.id), code=303)
 
 
-def _step_or_404(workflow_id: int, step_id: int) -> WorkflowStep:
-    step = _get_or_404(WorkflowStep, step_id)
-    if step.workflow_id != workflow_id:
-        abort(404)
-    return step
-
-
 @workflows_bp.route("/<int:workflow_id>/steps/<int:step_id>", methods=["GET", "POST"])
 @roles_required("fundraiser")
 def edit_step(workflow_id: int, step_id: int):
-    step = _step_or_404(workflow_id, step_id)
+    step = get_or_404(WorkflowStep, step_id, workflow_id=workflow_id)
     values = {"delay_days": step.delay_days, **(step.config or {})}
     errors: dict[str, str] = {}
     if request.method == "POST":
@@ -385,14 +375,14 @@ def edit_step(workflow_id: int, step_id: int):
 @workflows_bp.route("/<int:workflow_id>/steps/<int:step_id>/move", methods=["POST"])
 @roles_required("fundraiser")
 def move_step(workflow_id: int, step_id: int):
-    workflows.move_step(_step_or_404(workflow_id, step_id), -1 if request.form.get("direction") == "up" else 1)
+    workflows.move_step(get_or_404(WorkflowStep, step_id, workflow_id=workflow_id), -1 if request.form.get("direction") == "up" else 1)
     return redirect_to(url_for("workflows.show", workflow_id=workflow_id))
 
 
 @workflows_bp.route("/<int:workflow_id>/steps/<int:step_id>/delete", methods=["POST"])
 @roles_required("fundraiser")
 def delete_step(workflow_id: int, step_id: int):
-    workflows.remove_step(_step_or_404(workflow_id, step_id))
+    workflows.remove_step(get_or_404(WorkflowStep, step_id, workflow_id=workflow_id))
     flash("Step removed.", "success")
     return redirect_to(url_for("workflows.show", workflow_id=workflow_id))
 
@@ -400,7 +390,7 @@ def delete_step(workflow_id: int, step_id: int):
 @workflows_bp.route("/<int:workflow_id>/toggle", methods=["POST"])
 @roles_required("fundraiser")
 def toggle(workflow_id: int):
-    workflow = _get_or_404(Workflow, workflow_id)
+    workflow = get_or_404(Workflow, workflow_id)
     try:
         workflows.set_enabled(workflow, request.form.get("enabled") == "1")
     except workflows.WorkflowError as exc:
@@ -414,7 +404,7 @@ def toggle(workflow_id: int):
 @workflows_bp.route("/<int:workflow_id>/delete", methods=["POST"], endpoint="delete")
 @roles_required("fundraiser")
 def workflow_delete(workflow_id: int):
-    workflow = _get_or_404(Workflow, workflow_id)
+    workflow = get_or_404(Workflow, workflow_id)
     name = workflow.name
     workflows.delete_workflow(workflow)
     flash(f"Workflow “{name}” deleted.", "success")
@@ -435,7 +425,7 @@ def mail_index():
 @mail_bp.route("/<int:message_id>")
 @roles_required("fundraiser", "support")
 def message(message_id: int):
-    row = _get_or_404(EmailMessage, message_id)
+    row = get_or_404(EmailMessage, message_id)
     return render_template("engagement/message.html", message=row, statuses=MESSAGE_STATUSES, source=mail_log.source_of(row),
                            donor=db.session.get(Donor, row.donor_id) if row.donor_id else None)
 
@@ -443,7 +433,7 @@ def message(message_id: int):
 @mail_bp.route("/<int:message_id>/retry", methods=["POST"])
 @roles_required("fundraiser", "support")
 def retry(message_id: int):
-    row = _get_or_404(EmailMessage, message_id)
+    row = get_or_404(EmailMessage, message_id)
     if outbox.retry_now(row):
         flash("The message will be tried again now.", "success")
     else:
@@ -491,14 +481,14 @@ def new_send():
 @mail_bp.route("/sends/<int:send_id>")
 @roles_required("fundraiser")
 def send(send_id: int):
-    row = _get_or_404(BulkSend, send_id)
+    row = get_or_404(BulkSend, send_id)
     return render("engagement/send.html", block="progress", send=row, progress=bulk.progress(row))
 
 
 @mail_bp.route("/sends/<int:send_id>/cancel", methods=["POST"])
 @roles_required("fundraiser")
 def cancel_send(send_id: int):
-    row = _get_or_404(BulkSend, send_id)
+    row = get_or_404(BulkSend, send_id)
     stopped = bulk.cancel(row)
     flash(f"Send stopped; {stopped:,} messages were not sent.", "success")
     return redirect_to(url_for("mail.send", send_id=row.id))

@@ -1,3 +1,8 @@
+"""Surveys (CSAT, NPS, custom): invitations, answers and low-score follow-up.
+
+Owns surveys, survey_questions, survey_invitations, survey_responses, feedback_settings.
+Offers segment fields (latest NPS and CSAT), a 'send a survey' workflow step and touchpoint reactors.
+"""
 import click
 from flask import Flask
 from flask.cli import AppGroup
@@ -42,13 +47,13 @@ def init_app(app: Flask) -> None:
 
 def _connect_to_engagement() -> None:
     """Segments can select on the latest rating; workflows can send a survey."""
-    from portal.engagement import segments, workflows
+    from portal.engagement import services as engagement
     from portal.feedback import services
 
-    segments.register_field("last_nps", "Latest NPS score (0-10)", "number",
-                            lambda: services.last_score_expression("nps"), group="Satisfaction")
-    segments.register_field("last_csat", "Latest CSAT score (1-5)", "number",
-                            lambda: services.last_score_expression("csat"), group="Satisfaction")
-    workflows.register_step("send_survey", "Send a survey", services.send_survey_step,
-                            options=[workflows.StepOption("survey_id", "Survey number (shown on the survey's page)", "number")],
-                            describe=lambda config: f"Send survey #{config.get('survey_id')}")
+    engagement.register_field("last_nps", "Latest NPS score (0-10)", "number",
+                             lambda: services.last_score_expression("nps"), group="Satisfaction")
+    engagement.register_field("last_csat", "Latest CSAT score (1-5)", "number",
+                             lambda: services.last_score_expression("csat"), group="Satisfaction")
+    engagement.register_step("send_survey", "Send a survey", services.send_survey_step,
+                             options=[engagement.StepOption("survey_id", "Survey number (shown on the survey's page)", "number")],
+                             describe=lambda config: f"Send survey #{config.get('survey_id')}")

@@ -265,7 +265,7 @@ def survey_link(invitation: SurveyInvitation, score: int | None = None) -> str:
 
 def _send(invitation: SurveyInvitation, now: datetime) -> None:
     """Queue the invitation email in the current transaction (delivered after commit)."""
-    from portal.engagement.outbox import queue_email
+    from portal.engagement.services import queue_email
     from portal.settings.services import organisation
 
     survey, donor = invitation.survey, invitation.donor
@@ -652,7 +652,7 @@ def last_score_expression(kind: str | None = None):
 
 def send_survey_step(ctx):
     """Workflow step: invite the donor to a survey, once per run and step."""
-    from portal.engagement.workflows import StepResult
+    from portal.engagement.services import StepResult
 
     survey = db.session.get(Survey, int(ctx.config.get("survey_id") or 0))
     if survey is None:

@@ -12,7 +12,7 @@ from typing import Callable, Iterable
 
 from sqlalchemy import BigInteger, Date, DateTime, case, cast, delete, exists, func, insert, literal, select, update
 
-from portal import bulk
+from portal import bulk_insert
 from portal.extensions import db
 from portal.giving.models import INTERVAL_MONTHS, PLAN_KINDS, DonorStats, Gift, RecurringPlan
 from portal.journey import services as journey
@@ -225,7 +225,7 @@ def add_gifts(items: list[tuple[int, GiftInput]], *, actor=None, channel: str = 
             firsts.append(gift.status == "received" and donor_id not in has_gifts)
             if gift.status == "received":
                 has_gifts.add(donor_id)
-        ids = bulk.insert_returning_ids(Gift, [_gift_values(donor_id, gift) for donor_id, gift in part])
+        ids = bulk_insert.insert_returning_ids(Gift, [_gift_values(donor_id, gift) for donor_id, gift in part])
         entries = [_gift_touchpoint(donor_id, gift_id, gift, first)
                    for (donor_id, gift), gift_id, first in zip(part, ids, firsts)]
         for entry in entries:

@@ -1,39 +1,25 @@
 """Staff actions on a donor's giving: record or refund a gift, start and change regular gifts."""
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_login import current_user
 
 from portal.auth.access import require_staff, roles_required
-from portal.donors.services import get_donor
-from portal.extensions import db
+from portal.donors.models import Donor
 from portal.giving import services
 from portal.giving.forms import GiftForm, PlanAmountForm, PlanChangeForm, PlanForm
 from portal.giving.models import Gift, RecurringPlan
 from portal.money import format_money
 from portal.settings.services import organisation
 from portal.timeutil import local_date_to_utc
+from portal.web import get_or_404
 
 bp = Blueprint("giving", __name__, url_prefix="/staff/donors/<int:donor_id>")
 bp.before_request(require_staff)
 
 
-def _donor_or_404(donor_id: int):
-    donor = get_donor(donor_id)
-    if donor is None:
-        abort(404)
-    return donor
-
-
-def _owned_or_404(model, object_id: int, donor_id: int):
-    row = db.session.get(model, object_id)
-    if row is None or row.donor_id != donor_id:
-        abort(404)
-    return row
-
-
 @bp.route("/gifts", methods=["POST"])
 @roles_required("fundraiser")
 def record_gift(donor_id: int):
-    donor = _donor_or_404(donor_id)
+    donor = get_or_404(Donor, donor_id)
     form = GiftForm()
     if form.validate_on_submit():
         org = organisation()
@@ -53,7 +39,7 @@ def record_gift(donor_id: int):
 @bp.route("/gifts/<int:gift_id>/refund", methods=["POST"])
 @roles_required("fundraiser")
 def refund_gift(donor_id: int, gift_id: int):
-    gift = _owned_or_404(Gift, gift_id, donor_id)
+    gift = get_or_404(Gift, gift_id, donor_id=donor_id)
     try:
         services.refund_gift(gift, actor=current_user)
     except services.GivingError as exc:
@@ -66,7 +52,7 @@ def refund_gift(donor_id: int, gift_id: int):
 @bp.route("/plans", methods=["POST"])
 @roles_required("fundraiser")
 def start_plan(donor_id: int):
-    donor = _donor_or_404(donor_id)
+    donor = get_or_404(Donor, donor_id)
     form = PlanForm()
     if form.validate_on_submit():
         try:
@@ -85,7 +71,7 @@ def start_plan(donor_id: int):
 @bp.route("/plans/<int:plan_id>/status", methods=["POST"])
 @roles_required("fundraiser")
 def change_plan(donor_id: int, plan_id: int):
-    plan = _owned_or_404(RecurringPlan, plan_id, donor_id)
+    plan = get_or_404(RecurringPlan, plan_id, donor_id=donor_id)
     form = PlanChangeForm()
     if form.validate_on_submit():
         try:
@@ -102,7 +88,7 @@ def change_plan(donor_id: int, plan_id: int):
 @bp.route("/plans/<int:plan_id>/amount", methods=["POST"])
 @roles_required("fundraiser")
 def change_amount(donor_id: int, plan_id: int):
-    plan = _owned_or_404(RecurringPlan, plan_id, donor_id)
+    plan = get_or_404(RecurringPlan, plan_id, donor_id=donor_id)
     form = PlanAmountForm()
     if form.validate_on_submit():
         try:

@@ -1,3 +1,8 @@
+"""Reports: donor journey, retention, cohorts, lifetime value, engagement and satisfaction, with snapshots.
+
+Owns report_snapshots and donor_milestones; reads every other domain's models (read-side, set-based SQL).
+Offers the headline tiles and segment fields for journey steps.
+"""
 from flask import Flask
 
 
@@ -24,12 +29,12 @@ def init_app(app: Flask) -> None:
 
 def _segment_members(segment_id: str):
     """Every report can be narrowed to an engagement segment's members (None: no such segment)."""
-    from portal.engagement import segments
+    from portal.engagement import services as engagement
     from portal.engagement.models import Segment
     from portal.extensions import db
 
     segment = db.session.get(Segment, int(segment_id)) if segment_id.isdigit() else None
-    return segments.members_select(segment) if segment is not None else None
+    return engagement.members_select(segment) if segment is not None else None
 
 
 def _segment_choices() -> list[tuple[int, str]]:

@@ -15,8 +15,8 @@ from portal.giving.services import add_months
 from portal.insights import milestones
 from portal.insights.filters import DateRange, ReportParams
 from portal.insights.models import DonorMilestones
-from portal.insights.retention import money_cell, percent, rate_cell
-from portal.insights.sql import median, without_jit
+from portal.insights.retention_report import money_cell, percent, rate_cell
+from portal.sql import median, without_jit
 from portal.timeutil import utcnow
 
 M = DonorMilestones

@@ -10,11 +10,11 @@ from sqlalchemy import Select, func, select
 from portal.extensions import db
 from portal.giving.models import DonorStats, Gift
 from portal.giving.services import add_months
-from portal.insights import retention
+from portal.insights import retention_report
 from portal.insights.cohorts import key_label
 from portal.insights.filters import DateRange, ReportParams
 from portal.insights.milestones import RECEIVED
-from portal.insights.sql import month_index, without_jit
+from portal.sql import month_index, without_jit
 from portal.timeutil import local_midnight
 
 DEFINITIONS = {
@@ -67,7 +67,7 @@ def compute(params: ReportParams, *, tz_name: str, donor_filter: Select | None =
         query = query.where(DonorStats.donor_id.in_(donor_filter))
     new = {int(key): int(count) for key, count in db.session.execute(query.group_by(first))}
     progress(2, 3, "Working out retention")
-    report = retention.compute(ReportParams(retention.default_range(today)), tz_name=tz_name, donor_filter=donor_filter)
+    report = retention_report.compute(ReportParams(retention_report.default_range(today)), tz_name=tz_name, donor_filter=donor_filter)
     current = report.current
     progress(3, 3, "Done")
     return HeadlineReport(

@@ -13,7 +13,7 @@ from datetime import timedelta
 from sqlalchemy import exists, select
 
 from portal.donors.models import Donor
-from portal.engagement import segments
+from portal.engagement import services as engagement
 from portal.engagement.models import Segment
 from portal.extensions import db
 from portal.insights import funnel, milestones
@@ -34,14 +34,14 @@ BEGAN_FIELD = "journey_began"
 
 
 def register_fields() -> None:
-    segments.register_field(
+    engagement.register_field(
         BEGAN_FIELD, "Journey began", "date",
         lambda: select(M.entered_at).where(M.donor_id == Donor.id).scalar_subquery(), group=GROUP,
         help="The earliest of being added, a first inquiry and a first gift (the donor journey report's cohort)")
     for key, (field_key, label) in STEP_FIELDS.items():
-        segments.register_field(field_key, label, "boolean",
-                                lambda key=key: exists().where(M.donor_id == Donor.id, funnel.reached(key, utcnow())),
-                                group=GROUP, help=funnel.STEPS[key].definition)
+        engagement.register_field(field_key, label, "boolean",
+                                 lambda key=key: exists().where(M.donor_id == Donor.id, funnel.reached(key, utcnow())),
+                                 group=GROUP, help=funnel.STEPS[key].definition)
 
 
 class NotExpressible(ValueError):
@@ -99,8 +99,8 @@ def create_dropped_segment(params: ReportParams, key: str, *, scope: str = "all"
         description += f", in “{scope_segment.name}”"
     description += f". {step.dropped_label}; donors leave the segment when they take that step."
     try:
-        return segments.save_segment(None, name=name, description=description[:300], rules=rules, actor=actor)
-    except segments.SegmentError as exc:  # e.g. the narrowing segment brings the rule past the condition limit
+        return engagement.save_segment(None, name=name, description=description[:300], rules=rules, actor=actor)
+    except engagement.SegmentError as exc:  # e.g. the narrowing segment brings the rule past the condition limit
         db.session.rollback()
         problems = "; ".join(exc.rule_errors.values()) or str(exc)
         raise NotExpressible(f"This list can't be saved as one segment: {problems}") from exc

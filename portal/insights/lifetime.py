@@ -27,8 +27,8 @@ from portal.insights import milestones
 from portal.insights.filters import DateRange, ReportParams
 from portal.giving.models import DonorStats
 from portal.insights.models import DonorMilestones
-from portal.insights.retention import Windows, donor_groups, money_cell
-from portal.insights.sql import greatest_of, without_jit
+from portal.insights.retention_report import Windows, donor_groups, money_cell
+from portal.sql import greatest_of, without_jit
 from portal.timeutil import utcnow
 
 M = DonorMilestones

@@ -18,7 +18,7 @@ from portal.donors.models import Donor
 from portal.extensions import db
 from portal.giving.models import DonorStats, Gift, RecurringPlan
 from portal.insights.models import DonorMilestones, ReportSnapshot
-from portal.insights.sql import as_timestamp, bit, greatest_of, least_of, month_index, plus_days, seconds_between, without_jit
+from portal.sql import as_timestamp, bit, greatest_of, least_of, month_index, plus_days, seconds_between, without_jit
 from portal.journey.models import Touchpoint
 from portal.timeutil import utcnow
 

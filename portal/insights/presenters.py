@@ -5,12 +5,12 @@ from markupsafe import Markup, escape
 
 from portal.insights import charts
 from portal.insights.cohorts import CohortReport
-from portal.insights.engagement import EngagementReport
+from portal.insights.engagement_report import EngagementReport
 from portal.insights.funnel import FunnelReport
 from portal.insights.headline import DEFINITIONS as HEADLINE_DEFINITIONS, HeadlineReport
 from portal.insights.lifetime import STATES as LIFETIME_STATES, LifetimeReport
 from portal.insights.models import ReportSnapshot
-from portal.insights.retention import RetentionReport
+from portal.insights.retention_report import RetentionReport
 from portal.insights.satisfaction import SatisfactionReport
 from portal.money import format_money
 from portal.settings.services import organisation

@@ -17,8 +17,8 @@ from portal.feedback.models import Survey, SurveyResponse
 from portal.giving.services import add_months
 from portal.insights.cohorts import key_label
 from portal.insights.filters import DateRange, ReportParams
-from portal.insights.retention import percent, rate_cell
-from portal.insights.sql import if_else, month_index, without_jit
+from portal.insights.retention_report import percent, rate_cell
+from portal.sql import if_else, month_index, without_jit
 
 MAX_YEARS = 5
 COMMENTS_PER_PAGE = 20

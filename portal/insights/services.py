@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from portal import jobs
 from portal.extensions import db
-from portal.insights import cohorts, engagement, funnel, headline, lifetime, results, retention, satisfaction
+from portal.insights import cohorts, engagement_report, funnel, headline, lifetime, results, retention_report, satisfaction
 from portal.insights.filters import DateRange, RangeErrors, ReportParams, parse_range, quarter_range, today_local
 from portal.insights.models import ReportSnapshot
 from portal.settings.services import organisation
@@ -47,9 +47,9 @@ REPORTS: dict[str, Report] = {
                      funnel.compute, funnel.FunnelReport, funnel.csv_rows, lambda today, _: funnel.default_range(today),
                      lambda _: funnel.MAX_YEARS),
     "retention": Report("retention", "Retention", "Year-over-year donor and dollar retention, new and repeat, LYBUNT and SYBUNT.",
-                        retention.compute, retention.RetentionReport, retention.csv_rows,
-                        lambda today, _: retention.default_range(today), lambda _: retention.MAX_PERIODS,
-                        definitions=retention.DEFINITIONS),
+                        retention_report.compute, retention_report.RetentionReport, retention_report.csv_rows,
+                        lambda today, _: retention_report.default_range(today), lambda _: retention_report.MAX_PERIODS,
+                        definitions=retention_report.DEFINITIONS),
     "cohorts": Report("cohorts", "Cohorts", "How many of each month's or year's new donors keep giving.",
                       cohorts.compute, cohorts.CohortReport, cohorts.csv_rows, cohorts.default_range, cohorts.max_years,
                       grains=cohorts.GRAINS, definitions=cohorts.DEFINITIONS),
@@ -57,9 +57,9 @@ REPORTS: dict[str, Report] = {
                        lifetime.compute, lifetime.LifetimeReport, lifetime.csv_rows, lambda today, _: lifetime.default_range(today),
                        lambda _: 30, definitions=lifetime.DEFINITIONS),
     "engagement": Report("engagement", "Engagement", "Emails sent, opened and clicked, gifts that followed them, and help-centre self-service.",
-                         engagement.compute, engagement.EngagementReport, engagement.csv_rows,
-                         lambda today, _: engagement.default_range(today), lambda _: engagement.MAX_YEARS,
-                         days=engagement.ATTRIBUTION_DAYS, definitions=engagement.DEFINITIONS),
+                         engagement_report.compute, engagement_report.EngagementReport, engagement_report.csv_rows,
+                         lambda today, _: engagement_report.default_range(today), lambda _: engagement_report.MAX_YEARS,
+                         days=engagement_report.ATTRIBUTION_DAYS, definitions=engagement_report.DEFINITIONS),
     "satisfaction": Report("satisfaction", "Satisfaction", "CSAT average and NPS over time and by survey, with what donors wrote.",
                            satisfaction.compute, satisfaction.SatisfactionReport, satisfaction.csv_rows,
                            lambda today, _: satisfaction.default_range(today), lambda _: satisfaction.MAX_YEARS,
@@ -122,7 +122,7 @@ def today() -> date:
 def parse(report: Report, args: Mapping[str, str]) -> tuple[ReportParams, RangeErrors]:
     """Filters from the query string. A quarter (funnel cohort) sets the range; blanks take the defaults."""
     grain = args.get("grain") if args.get("grain") in report.grains else next(iter(report.grains), "")
-    days = engagement.DEFAULT_ATTRIBUTION_DAYS if report.days else 0
+    days = engagement_report.DEFAULT_ATTRIBUTION_DAYS if report.days else 0
     errors = RangeErrors()
     if report.days and args.get("days"):
         raw = args.get("days", "")
@@ -191,9 +191,7 @@ def request(report: Report, params: ReportParams, scope: str = "all", *, force: 
         return snapshot
     else:
         snapshot.status, snapshot.requested_at, snapshot.error = "queued", utcnow(), ""
-    from portal.insights.tasks import compute_snapshot
-
-    snapshot.job_id = jobs.enqueue_after_commit("reports", compute_snapshot, snapshot.id)
+    snapshot.job_id = jobs.enqueue_after_commit("reports", "portal.insights.tasks.compute_snapshot", snapshot.id)
     db.session.commit()
     db.session.refresh(snapshot)
     return snapshot
@@ -257,14 +255,12 @@ def current_result(report: Report, params: ReportParams, scope: str = "all") -> 
 def sweep_lost() -> int:
     """Re-enqueue snapshots whose job vanished (a worker died, Redis was down): queued or running for
     longer than any report takes."""
-    from portal.insights.tasks import compute_snapshot
-
     lost = db.session.scalars(select(ReportSnapshot).where(
         ReportSnapshot.status.in_(("queued", "running")), ReportSnapshot.requested_at < utcnow() - LOST_AFTER,
         ReportSnapshot.report.in_(list(REPORTS)))).all()
     for snapshot in lost:
         snapshot.status, snapshot.requested_at = "queued", utcnow()
-        snapshot.job_id = jobs.enqueue_after_commit("reports", compute_snapshot, snapshot.id)
+        snapshot.job_id = jobs.enqueue_after_commit("reports", "portal.insights.tasks.compute_snapshot", snapshot.id)
     db.session.commit()
     return len(lost)
 

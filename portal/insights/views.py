@@ -10,7 +10,7 @@ from flask_login import current_user
 
 from portal.auth.access import require_staff, roles_required
 from portal.htmx import is_htmx, render
-from portal.insights import funnel, journey_segments, lifetime, presenters, retention, satisfaction, services
+from portal.insights import funnel, journey_segments, lifetime, presenters, retention_report, satisfaction, services
 from portal.insights.filters import RangeErrors, ReportParams, recent_quarters
 from portal.insights.forms import RefreshForm, SegmentFromListForm
 from portal.settings.services import organisation
@@ -178,27 +178,27 @@ def funnel_dropped_csv():
 @bp.route("/retention/donors/<kind>")
 @roles_required("fundraiser")
 def retention_list(kind: str):
-    if kind not in retention.LISTS:
+    if kind not in retention_report.LISTS:
         abort(404)
     report = services.REPORTS["retention"]
     params, scope, errors = _filters(report)
     page = None
     if not errors:
-        page = retention.donor_list(kind, params.range, tz_name=organisation().timezone,
+        page = retention_report.donor_list(kind, params.range, tz_name=organisation().timezone,
                                     donor_filter=services.donor_filter(scope), page=request.args.get("page", 1, type=int))
     return render("insights/retention_list.html", report=report, params=params, errors=errors, error_labels=ERROR_LABELS,
-                  kind=kind, title=retention.LISTS[kind], definition=retention.DEFINITIONS[kind], result=page), 400 if errors else 200
+                  kind=kind, title=retention_report.LISTS[kind], definition=retention_report.DEFINITIONS[kind], result=page), 400 if errors else 200
 
 
 @bp.route("/retention/donors/<kind>.csv")
 @roles_required("fundraiser")
 def retention_list_csv(kind: str):
-    if kind not in retention.LISTS:
+    if kind not in retention_report.LISTS:
         abort(404)
     params, scope, errors = _filters(services.REPORTS["retention"])
     if errors:
         return retention_list(kind)
-    rows = retention.donor_list_csv(kind, params.range, tz_name=organisation().timezone, donor_filter=services.donor_filter(scope))
+    rows = retention_report.donor_list_csv(kind, params.range, tz_name=organisation().timezone, donor_filter=services.donor_filter(scope))
     return _csv(rows, f"{_stem(kind, params)}.csv")
 
 

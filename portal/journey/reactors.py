@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 from typing import Callable, Iterable
 
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
+from sqlalchemy.orm import Session
 
 from portal import jobs
 from portal.extensions import db
@@ -94,9 +95,18 @@ def process_pending() -> int:
 
 def schedule_processing() -> None:
     """Once per transaction that wrote touchpoints: process them after it commits."""
-    if not db.session.info.get("touchpoints_scheduled"):
-        db.session.info["touchpoints_scheduled"] = True
+    if not db.session.info.get(_SCHEDULED):
+        db.session.info[_SCHEDULED] = True
         jobs.enqueue_after_commit("default", process_pending)
+
+
+_SCHEDULED = "touchpoints_scheduled"  # set in a session's info while its transaction has processing queued
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _transaction_ended(session: Session) -> None:
+    session.info.pop(_SCHEDULED, None)
 
 
 def sweep() -> int:

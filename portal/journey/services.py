@@ -5,10 +5,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Connection, and_, insert, or_, select
 
-from portal import bulk
+from portal import bulk_insert, jobs
 from portal.extensions import db
+from portal.journey import reactors
 from portal.journey.models import Touchpoint
 from portal.timeutil import utcnow
 
@@ -77,8 +78,6 @@ def record(donor_id: int, kind: str, summary: str = "", *, data: dict[str, Any] 
         actor_label=(getattr(actor, "name", "") or getattr(actor, "email", "")) if actor is not None else "",
     )
     db.session.add(touchpoint)
-    from portal.journey import reactors
-
     reactors.schedule_processing()
     return touchpoint
 
@@ -94,10 +93,35 @@ def record_many(entries: list[dict[str, Any]], *, channel: str = "", actor=None)
     now = utcnow()
     actor_id = getattr(actor, "id", None)
     actor_label = (getattr(actor, "name", "") or getattr(actor, "email", "")) if actor is not None else ""
-    bulk.insert_rows(Touchpoint, [
+    bulk_insert.insert_rows(Touchpoint, [
         {"donor_id": entry["donor_id"], "kind": entry["kind"], "summary": entry.get("summary", "")[:300],
          "data": entry.get("data"), "channel": channel, "occurred_at": entry.get("occurred_at") or now,
          "actor_user_id": actor_id, "actor_label": actor_label, "processed_at": now} for entry in entries])
+
+
+class TouchpointWriter:
+    """Many touchpoints written on the caller's own connection and transaction, one prepared statement each,
+    no ORM unit of work: email delivery commits each message's outcome with its touchpoint on a connection
+    of its own. Unlike record_many() these are new events, so the reactors process them: call
+    process_written() once the batch is done."""
+
+    _INSERT = insert(Touchpoint.__table__)
+
+    def __init__(self, connection: Connection):
+        self.connection = connection
+        self.written = 0
+
+    def record(self, donor_id: int, kind: str, summary: str = "", *, channel: str = "", data: dict[str, Any] | None = None,
+               occurred_at: datetime | None = None) -> None:
+        self.connection.execute(self._INSERT, {
+            "donor_id": donor_id, "kind": kind, "summary": summary[:300], "channel": channel,
+            "occurred_at": occurred_at or utcnow(), "actor_label": "", "data": data})
+        self.written += 1
+
+    def process_written(self) -> None:
+        """The sweep would find them too; this saves it the wait."""
+        if self.written:
+            jobs.enqueue_now("default", reactors.process_pending)
 
 
 @dataclass

@@ -1,4 +1,8 @@
-"""Knowledge base: help articles, Whoosh search, and articles suggested from each donor's activity."""
+"""Knowledge base: help articles, their Whoosh search (search/) and articles suggested from each donor's activity.
+
+Owns the kb_* tables (articles, views, votes, searches, suggestions) and the search index directory.
+Offers the help centre to donors and a help panel to the donor portal's home page.
+"""
 from __future__ import annotations
 
 import time

@@ -1,7 +1,7 @@
 """Knowledge-base rules: articles and their lifecycle, search with its log, views and votes, deflection,
 and the public functions other domains call (suggest_for_text, suggested_articles, register_text_source).
 
-Search itself (Whoosh) lives in index.py and suggestion ranking in suggestions.py; views call only this module.
+Search itself (Whoosh) lives in search/ and suggestion ranking in suggestions.py; views call only this module.
 """
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ from sqlalchemy.exc import IntegrityError
 from portal import jobs
 from portal.extensions import db
 from portal.journey import services as journey
-from portal.kb import content, index
+from portal.kb import content
+from portal.kb.search import ranking, spelling, storage
 from portal.kb.models import (AUDIENCES, DONOR_AUDIENCES, VIEW_SOURCES, Article, ArticleSuggestion, ArticleView,
                               ArticleVote, SearchLog)
 from portal.timeutil import utcnow
@@ -132,9 +133,7 @@ def _apply(article: Article, values: ArticleInput) -> None:
 
 
 def _queue_index(article: Article) -> None:
-    from portal.kb import tasks
-
-    jobs.enqueue_after_commit("index", tasks.index_article, article.id)
+    jobs.enqueue_after_commit("index", "portal.kb.tasks.index_article", article.id)
 
 
 def save_article(article: Article | None, values: ArticleInput, *, actor=None, publish: bool | None = None) -> Article:
@@ -240,7 +239,7 @@ def reindex_everything() -> int:
     expected = db.session.scalar(select(func.count()).select_from(Article).where(published))
     articles = db.session.scalars(select(Article).where(published).order_by(Article.id)).yield_per(500)
     started = utcnow()
-    count = index.rebuild(articles, expected=expected)
+    count = storage.rebuild(articles, expected=expected)
     db.session.execute(Article.__table__.update().where(Article.updated_at <= started).values(indexed_at=started))
     db.session.commit()
     return count
@@ -249,10 +248,10 @@ def reindex_everything() -> int:
 def index_one(article_id: int) -> None:
     article = db.session.get(Article, article_id)
     if article is None:
-        index.remove(article_id)
+        storage.remove(article_id)
         return
     started = utcnow()
-    index.update(article)
+    storage.update(article)
     if article.updated_at <= started:
         article.indexed_at = started
     db.session.commit()
@@ -263,7 +262,7 @@ def index_one(article_id: int) -> None:
 @dataclass
 class SearchPage:
     query: str
-    hits: list[index.Hit]
+    hits: list[ranking.Hit]
     total: int
     page: int
     pages: int
@@ -281,24 +280,24 @@ class SearchPage:
 def search(text: str | None, *, scope: str = "donor", tag: str | None = None, page: int = 1,
            per_page: int = PER_PAGE, typing: bool = False) -> SearchPage:
     """Search published articles the scope may read. Any input is accepted; nothing here raises for odd text."""
-    query = index.normalise_query(text)
+    query = ranking.normalise_query(text)
     tag = content.slugify(tag or "")[:40] or None
     page = max(1, min(int(page or 1), 1000))
     if not query and not tag:
         return SearchPage(query="", hits=[], total=0, page=1, pages=1, facets=[])
     try:
-        found = index.run_search(query, scope=scope, tag=tag, page=page, per_page=per_page, typing=typing)
-        if not found.total and index.has_syntax(query):
+        found = ranking.run_search(query, scope=scope, tag=tag, page=page, per_page=per_page, typing=typing)
+        if not found.total and ranking.has_syntax(query):
             # An unclosed quote or a stray operator shouldn't hide articles that contain the words.
-            found = index.run_search(query, scope=scope, tag=tag, page=page, per_page=per_page, plain=True)
+            found = ranking.run_search(query, scope=scope, tag=tag, page=page, per_page=per_page, plain=True)
         did_you_mean = corrected_from = None
         if query:
-            did_you_mean = index.correct(query)
+            did_you_mean = spelling.correct(query)
             if did_you_mean and found.total == 0:
-                corrected = index.run_search(did_you_mean, scope=scope, tag=tag, page=page, per_page=per_page)
+                corrected = ranking.run_search(did_you_mean, scope=scope, tag=tag, page=page, per_page=per_page)
                 if corrected.total:
                     found, corrected_from = corrected, query
-    except index.IndexUnavailable:
+    except storage.IndexUnavailable:
         return _database_search(query, scope=scope, tag=tag, page=page, per_page=per_page)
     pages = max(1, math.ceil(found.total / per_page))
     return SearchPage(query=query, hits=found.hits, total=found.total, page=min(page, pages), pages=pages,
@@ -308,14 +307,14 @@ def search(text: str | None, *, scope: str = "donor", tag: str | None = None, pa
 def _database_search(query: str, *, scope: str, tag: str | None, page: int, per_page: int) -> SearchPage:
     """While the index is being rebuilt: titles and tags containing every word, so help stays reachable."""
     statement = select(Article).where(Article.published.is_(True), Article.audience.in_(scope_audiences(scope)))
-    for word in index.words_of(query)[:6]:
+    for word in ranking.words_of(query)[:6]:
         pattern = f"%{word}%"
         statement = statement.where(or_(func.lower(Article.title).like(pattern), Article.tags.like(pattern)))
     if tag:
         statement = statement.where(or_(Article.tags == tag, Article.tags.like(f"{tag},%"), Article.tags.like(f"%,{tag},%"),
                                         Article.tags.like(f"%,{tag}")))
     rows = list(db.session.scalars(statement.order_by(Article.title).limit(per_page * page)))
-    hits = [index.Hit(article_id=a.id, slug=a.slug, title=a.title, snippet=escape(a.summary), tags=a.tag_list,
+    hits = [ranking.Hit(article_id=a.id, slug=a.slug, title=a.title, snippet=escape(a.summary), tags=a.tag_list,
                       audience=a.audience, score=0.0) for a in rows[(page - 1) * per_page:]]
     return SearchPage(query=query, hits=hits, total=len(rows), page=page, pages=page, facets=[], tag=tag or "",
                       degraded=True)
@@ -569,19 +568,19 @@ def text_sources() -> dict[str, TextSource]:
     return dict(_TEXT_SOURCES)
 
 
-def suggest_for_text(text: str, audience: str = "donor", limit: int = 3) -> list[index.Hit]:
+def suggest_for_text(text: str, audience: str = "donor", limit: int = 3) -> list[ranking.Hit]:
     """Articles that may answer a piece of free text, such as a ticket subject being typed."""
-    query = index.normalise_query(text)
-    if len(index.words_of(query)) == 0:
+    query = ranking.normalise_query(text)
+    if len(ranking.words_of(query)) == 0:
         return []
     scope = "staff" if audience == "staff" else "donor"
     try:
-        found = index.run_search(query, scope=scope, per_page=limit, typing=True, facets=False)
+        found = ranking.run_search(query, scope=scope, per_page=limit, typing=True, facets=False)
         if not found.total:
-            corrected = index.correct(query)
+            corrected = spelling.correct(query)
             if corrected:
-                found = index.run_search(corrected, scope=scope, per_page=limit, facets=False)
-    except index.IndexUnavailable:
+                found = ranking.run_search(corrected, scope=scope, per_page=limit, facets=False)
+    except storage.IndexUnavailable:
         return _database_search(query, scope=scope, tag=None, page=1, per_page=limit).hits[:limit]
     return found.hits[:limit]
 
@@ -626,6 +625,4 @@ def articles_read_by(donor_id: int, limit: int = 8) -> list[dict]:
 
 def request_suggestions(donor_id: int) -> None:
     """Recompute one donor's suggestions on the queue after the current transaction commits."""
-    from portal.kb import tasks
-
-    jobs.enqueue_after_commit("default", tasks.compute_suggestions, donor_id)
+    jobs.enqueue_after_commit("default", "portal.kb.tasks.compute_suggestions", donor_id)

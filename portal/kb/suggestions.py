@@ -17,7 +17,7 @@ from typing import Callable, Iterable
 from sqlalchemy import and_, delete, func, insert, select
 
 from portal.extensions import db
-from portal.kb import index
+from portal.kb.search import ranking, storage
 from portal.kb.models import DONOR_AUDIENCES, Article, ArticleSuggestion, ArticleView, SearchLog, SuggestionState
 from portal.money import format_money
 from portal.timeutil import utcnow
@@ -114,12 +114,12 @@ class TextMatcher:
         self.known = known  # the index can briefly hold articles the database has just removed
 
     def __call__(self, text: str, limit: int = 2) -> list[int]:
-        key = index.normalise_query(text).lower()
+        key = ranking.normalise_query(text).lower()
         if key not in self.cache:
             try:
-                found = index.run_search(key, scope="donor", per_page=limit, facets=False)
+                found = ranking.run_search(key, scope="donor", per_page=limit, facets=False)
                 self.cache[key] = [hit.article_id for hit in found.hits if hit.article_id in self.known]
-            except index.IndexUnavailable:
+            except storage.IndexUnavailable:
                 self.cache[key] = []
         return self.cache[key][:limit]
 

@@ -7,6 +7,8 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from portal import jobs
+from portal.journey.models import Touchpoint
+from portal.kb import services, suggestions
 
 log = logging.getLogger(__name__)
 
@@ -14,35 +16,25 @@ log = logging.getLogger(__name__)
 @jobs.job
 def index_article(article_id: int) -> None:
     """Bring one article's index entry in line with the database (add, replace or remove). Idempotent."""
-    from portal.kb import services
-
     services.index_one(article_id)
 
 
 @jobs.job
 def rebuild_index() -> int:
-    from portal.kb import services
-
     return services.reindex_everything()
 
 
 @jobs.job
 def compute_suggestions(donor_id: int) -> int:
-    from portal.kb import suggestions
-
     return len(suggestions.recompute_donor(donor_id))
 
 
 @jobs.job
 def compute_all_suggestions() -> dict:
-    from portal.kb import suggestions
-
     return suggestions.recompute_all(progress=lambda done, total: jobs.report_progress(done, total, "Suggesting articles"))
 
 
 def sweep_index() -> int:
-    from portal.kb import services
-
     due = services.articles_due_for_index()
     for article_id in due:
         jobs.enqueue_now("index", index_article, article_id)
@@ -50,8 +42,6 @@ def sweep_index() -> int:
 
 
 def sweep_suggestions() -> int:
-    from portal.kb import suggestions
-
     due = suggestions.donors_due()
     for donor_id in due:
         jobs.enqueue_now("default", compute_suggestions, donor_id)
@@ -61,12 +51,9 @@ def sweep_suggestions() -> int:
 @event.listens_for(Session, "after_flush")
 def _queue_suggestions_for_new_touchpoints(session: Session, flush_context) -> None:
     """A relevant touchpoint queues its donor's suggestions, once per donor per transaction, after commit."""
-    from portal.journey.models import Touchpoint
-    from portal.kb.suggestions import RELEVANT_KINDS
-
     queued: set = session.info.setdefault("kb_suggestions_queued", set())
     for obj in session.new:
-        if isinstance(obj, Touchpoint) and obj.kind in RELEVANT_KINDS and obj.donor_id and obj.donor_id not in queued:
+        if isinstance(obj, Touchpoint) and obj.kind in suggestions.RELEVANT_KINDS and obj.donor_id and obj.donor_id not in queued:
             queued.add(obj.donor_id)
             session.info.setdefault("pending_jobs", []).append(jobs.PendingJob("default", compute_suggestions, (obj.donor_id,), {}))
 

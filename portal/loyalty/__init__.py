@@ -1,3 +1,8 @@
+"""The loyalty programme: points rules, ledger, tiers, rewards and redemptions.
+
+Owns loyalty_rules, loyalty_tiers, loyalty_accounts, points_entries, loyalty_rewards, loyalty_redemptions.
+Offers segment fields, template tokens and an 'award points' workflow step through engagement.
+"""
 import click
 from flask import Flask
 from flask.cli import AppGroup
@@ -60,14 +65,14 @@ def init_app(app: Flask) -> None:
 
 def _connect_to_engagement() -> None:
     """Segments can select on points and tier, templates can say them, workflows can award points."""
-    from portal.engagement import segments, templating, workflows
+    from portal.engagement import services as engagement
     from portal.loyalty import services
 
-    segments.register_field("loyalty_points", "Loyalty points balance", "number", services.balance_expression,
-                            group="Loyalty")
-    segments.register_field("loyalty_tier", "Loyalty tier", "choice", services.tier_expression, group="Loyalty",
-                            choices=lambda: [(tier.name, tier.name) for tier in services.tiers()])
-    templating.register_token_provider("loyalty", services.template_tokens)
-    workflows.register_step("award_points", "Award loyalty points", services.award_points_step,
-                            options=[workflows.StepOption("points", "Points", "number")],
-                            describe=lambda config: f"Award {config.get('points')} points")
+    engagement.register_field("loyalty_points", "Loyalty points balance", "number", services.balance_expression,
+                             group="Loyalty")
+    engagement.register_field("loyalty_tier", "Loyalty tier", "choice", services.tier_expression, group="Loyalty",
+                             choices=lambda: [(tier.name, tier.name) for tier in services.tiers()])
+    engagement.register_token_provider("loyalty", services.template_tokens)
+    engagement.register_step("award_points", "Award loyalty points", services.award_points_step,
+                             options=[engagement.StepOption("points", "Points", "number")],
+                             describe=lambda config: f"Award {config.get('points')} points")

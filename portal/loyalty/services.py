@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 from flask import g, has_request_context
 from sqlalchemy import DateTime, String, and_, bindparam, case, cast, extract, func, insert, inspect, literal, or_, select, update
 
+from portal import jobs
 from portal.donors.models import Donor
 from portal.extensions import db
 from portal.giving.models import DonorStats
@@ -134,12 +135,9 @@ def delete_tier(tier: Tier) -> None:
 
 def _tiers_changed() -> None:
     """Everyone's tier is recomputed after the change commits (a job: there may be many donors)."""
-    from portal import jobs
-    from portal.loyalty import tasks
-
     if has_request_context():
         g.pop("loyalty_tiers", None)
-    jobs.enqueue_after_commit("default", tasks.recompute_tiers_job)
+    jobs.enqueue_after_commit("default", "portal.loyalty.tasks.recompute_tiers_job")
 
 
 def tier_for(points: int, ordered_tiers: list[Tier]) -> Tier | None:
@@ -669,7 +667,7 @@ def template_tokens(donor_ids: list[int]) -> dict[int, dict[str, str]]:
 
 def award_points_step(ctx):
     """Workflow step: award a fixed number of points, once per run and step."""
-    from portal.engagement.workflows import StepResult
+    from portal.engagement.services import StepResult
 
     points = int(ctx.config.get("points") or 0)
     if points <= 0:

@@ -1,3 +1,8 @@
+"""At-risk scores with reasons, alerts and automated check-ins.
+
+Owns risk_settings, risk_scores, risk_history, alerts, check_ins, relationship_managers.
+Offers the donor page's risk panel; reads other domains' models for the score (set-based SQL).
+"""
 import click
 from flask import Flask
 from flask.cli import AppGroup

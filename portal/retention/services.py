@@ -578,7 +578,7 @@ def _check_in(item: Due, now: datetime, levels: RiskSettings) -> CheckIn:
     from flask import render_template
 
     from portal.donors.services import get_donor
-    from portal.engagement.outbox import queue_email
+    from portal.engagement.services import queue_email
     from portal.settings.services import organisation
     from portal.support.services import create_task
     from portal.tokens import unsubscribe_url

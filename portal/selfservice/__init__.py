@@ -1,3 +1,8 @@
+"""The donor portal at /me: a donor's own giving, plans, profile, preferences, points, surveys and tickets.
+
+Owns no tables: it calls the other domains' services, and keeps rendered pages while a fingerprint matches.
+Offers nothing to other domains (it is the top layer).
+"""
 from flask import Flask
 
 

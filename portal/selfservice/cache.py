@@ -28,7 +28,7 @@ from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy import bindparam, create_engine, event, func, literal, select
 
-from portal import ping_after_idle
+from portal.extensions import ping_after_idle
 from portal.auth.models import User
 from portal.donors.models import Donor
 from portal.extensions import db, login_manager

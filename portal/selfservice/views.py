@@ -27,6 +27,7 @@ from portal.settings.services import organisation
 from portal.support import services as support
 from portal.support.models import Ticket
 from portal.timeutil import utcnow
+from portal.web import get_or_404
 
 bp = Blueprint("me", __name__, url_prefix="/me")
 bp.before_request(answer_from_store)
@@ -41,25 +42,11 @@ def _donor():
     return donor
 
 
-def _own_gift(donor, gift_id: int) -> Gift:
-    gift = db.session.get(Gift, gift_id)
-    if gift is None or gift.donor_id != donor.id:
-        abort(404)
-    return gift
-
-
 def _own_plan(donor, plan_id: int):
     plan = next((p for p in giving.plans_for(donor.id) if p.id == plan_id), None)
     if plan is None:
         abort(404)
     return plan
-
-
-def _own_ticket(donor, ticket_id: int) -> Ticket:
-    ticket = db.session.get(Ticket, ticket_id)
-    if ticket is None or ticket.donor_id != donor.id:
-        abort(404)
-    return ticket
 
 
 # ---------------------------------------------------------------- home
@@ -91,7 +78,7 @@ def giving_history():
 @bp.route("/giving/<int:gift_id>/receipt")
 def giving_receipt(gift_id: int):
     donor = _donor()
-    gift = _own_gift(donor, gift_id)
+    gift = get_or_404(Gift, gift_id, donor_id=donor.id)
     if gift.status != "received":
         abort(404)
     return render_template("me/receipt.html", donor=donor, gift=gift, issued=utcnow())
@@ -304,7 +291,7 @@ def support_new():
 @bp.route("/support/<int:ticket_id>", methods=["GET", "POST"])
 def support_ticket(ticket_id: int):
     donor = _donor()
-    ticket = _own_ticket(donor, ticket_id)
+    ticket = get_or_404(Ticket, ticket_id, donor_id=donor.id)
     form = ReplyForm()
     if form.validate_on_submit():
         try:

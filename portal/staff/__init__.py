@@ -1,3 +1,8 @@
+"""The back office's home page at /staff.
+
+Owns no tables.
+Offers the staff blueprint that other domains' tiles and navigation plug into.
+"""
 from flask import Flask
 
 

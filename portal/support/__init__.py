@@ -1,8 +1,13 @@
+"""Support tickets with service levels, and the staff task inbox.
+
+Owns tickets, ticket_messages, tasks, task_comments, support_settings.
+Offers services.create_task / create_tasks and register_source; adds a 'create a task' workflow step.
+"""
 from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from portal.support import services, views
+    from portal.support import services, steps, views
     from portal.web import add_home_tiles, add_panel, add_staff_nav
 
     app.register_blueprint(views.tickets_bp)
@@ -12,3 +17,4 @@ def init_app(app: Flask) -> None:
     add_home_tiles(app, views.open_tasks_tile)
     add_panel(app, "staff_donor_side", views.donor_panel)
     services.register_source("ticket", "Support ticket", views.describe_ticket)
+    steps.register()

@@ -330,7 +330,7 @@ REPLY_NEXT_STATUS = {"waiting": "Waiting on donor", "open": "Keep open", "closed
 
 def staff_reply(ticket: Ticket, body: str, *, actor, next_status: str = "waiting") -> TicketMessage:
     """A reply the donor sees: emailed to them (transactional), on their timeline, timers stopped."""
-    from portal.engagement.outbox import queue_email
+    from portal.engagement.services import queue_email
     from portal.settings.services import organisation
     from portal.tokens import external_url
 

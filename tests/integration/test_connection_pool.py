@@ -5,7 +5,7 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.exc import OperationalError
 
-from portal import ping_after_idle
+from portal.extensions import ping_after_idle
 from portal.extensions import db
 
 pytestmark = pytest.mark.postgres

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select, update
 
 from portal import jobs
-from portal.engagement import outbox
+from portal.engagement.delivery import outbox
 from portal.engagement.models import EmailMessage
 from portal.extensions import db
 from tests.conftest import free_port, require_service

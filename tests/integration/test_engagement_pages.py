@@ -203,7 +203,7 @@ def test_the_donor_page_lists_their_workflows(fundraiser, whitby):
 
 
 def test_mail_log_filters_views_and_retries(app, fundraiser, whitby):
-    from portal.engagement import outbox
+    from portal.engagement.delivery import outbox
 
     outbox.queue_email("ada@example.org", "Receipt for your gift", "x", donor_id=whitby[0], idempotency_key="r:1")
     failed = outbox.queue_email("ben@example.org", "Spring news", "x", donor_id=whitby[1], category="marketing",
@@ -267,7 +267,7 @@ def test_sending_rules_are_validated(staff_client):
     response = admin.post("/staff/mail/settings", data={"marketing_weekly_cap": "0"})
     assert response.status_code == 400 and "Between 1 and 50." in response.get_data(as_text=True)
     assert admin.post("/staff/mail/settings", data={"marketing_weekly_cap": "2", "track_opens": "y"}).status_code == 303
-    from portal.engagement import settings as engagement_settings
+    from portal.engagement.delivery import sending_rules as engagement_settings
 
     db.session.expire_all()
     rules = engagement_settings.current()

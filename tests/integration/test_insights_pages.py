@@ -154,7 +154,7 @@ def test_home_page_shows_the_headline_tiles_with_sparklines(staff_client, histor
 
 
 def test_a_segment_narrows_the_funnel(app, staff_client, history):
-    from portal.engagement.segments import save_segment
+    from portal.engagement.segments.services import save_segment
 
     with app.app_context():
         rules = {"match": "all", "conditions": [{"field": "gift_count", "op": "gte", "value": "2"}]}
@@ -224,7 +224,7 @@ def test_engagement_page_lists_workflows_and_points(app, staff_client):
 
 
 def test_saving_a_drop_off_list_as_a_segment(app, staff_client, history):
-    from portal.engagement import segments
+    from portal.engagement.segments import services as segments
     from portal.engagement.models import Segment
 
     client = staff_client("fundraiser")

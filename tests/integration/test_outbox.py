@@ -2,7 +2,7 @@
 import pytest
 from sqlalchemy import select
 
-from portal.engagement import outbox
+from portal.engagement.delivery import outbox
 from portal.engagement.models import EmailMessage
 from portal.extensions import db
 from portal.journey.models import Touchpoint

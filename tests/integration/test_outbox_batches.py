@@ -7,7 +7,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import event, select, update
 
-from portal.engagement import bulk, outbox, segments
+from portal.engagement.delivery import bulk_sends as bulk, outbox
+from portal.engagement.segments import services as segments
 from portal.engagement.models import BulkSend, EmailMessage, EmailTemplate
 from portal.extensions import db
 from portal.journey.models import Touchpoint
@@ -201,7 +202,7 @@ def test_a_send_to_a_segment_personalises_each_message_and_reports_who_was_left_
 
 
 def test_tracking_rewrites_links_and_adds_the_pixel_when_switched_on(sink, audience, client):
-    from portal.engagement import settings as engagement_settings
+    from portal.engagement.delivery import sending_rules as engagement_settings
 
     engagement_settings.update(marketing_weekly_cap=3, track_opens=True, track_clicks=True)
     template, segment, donors = audience

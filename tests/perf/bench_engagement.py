@@ -128,7 +128,7 @@ def _children(pid: int) -> list[int]:
 
 
 def bench_segment_count(bench) -> None:
-    from portal.engagement import segments
+    from portal.engagement.segments import services as segments
 
     with bench.app.app_context():
         tree = segments.parse_rules(SEGMENT_RULES)
@@ -154,7 +154,7 @@ def bench_segment_count(bench) -> None:
 def bench_bulk_delivery(bench, redis_url: str) -> None:
     from portal import jobs
     from portal.donors.models import Donor
-    from portal.engagement import bulk, outbox
+    from portal.engagement.delivery import bulk_sends as bulk, outbox
     from portal.engagement.models import BulkSend, EmailMessage, EmailTemplate, Segment
     from portal.extensions import db
     from portal.journey.models import Touchpoint
@@ -271,7 +271,7 @@ def bench_bulk_delivery(bench, redis_url: str) -> None:
                 connection.exec_driver_sql("VACUUM ANALYZE email_messages, touchpoints")
     connection = Redis.from_url(redis_url)
     for queue_name, leftover in (("default", lambda job: job.func_name == "portal.journey.reactors.process_pending"),
-                                 ("mail", lambda job: job.func_name == "portal.engagement.outbox.deliver_messages"
+                                 ("mail", lambda job: job.func_name == "portal.engagement.delivery.outbox.deliver_messages"
                                   and first_id is not None and first_id <= job.args[0][0] <= last_id)):
         queue = Queue(queue_name, connection=connection)
         for job_id in queue.get_job_ids():  # touchpoint processing left for a default worker; batches of a stopped send

@@ -16,7 +16,7 @@ from portal.feedback.models import Survey, SurveyInvitation, SurveyResponse
 from portal.giving.models import DonorStats
 from portal.insights import milestones, services
 from portal.insights.filters import DateRange, ReportParams
-from portal.insights.sql import plus_days
+from portal.sql import plus_days
 from portal.settings.services import organisation
 from tests.perf.bench import percentile
 

@@ -168,7 +168,8 @@ def _cpu_samples(fn, repeat: int) -> list[float]:
 def run(bench) -> None:
     from portal.donors.models import Donor
     from portal.extensions import db
-    from portal.kb import index, services, suggestions
+    from portal.kb import services, suggestions
+    from portal.kb.search import storage
     from portal.kb.models import Article, SearchLog
     from portal.timeutil import utcnow
 
@@ -200,7 +201,7 @@ def run(bench) -> None:
         count = services.reindex_everything()
         bench.record(f"full index rebuild, {count:,} articles", time.perf_counter() - started, "s", target=60)
         bench.record("full index rebuild, CPU time of this process and its index processes", _cpu_seconds() - cpu_started, "s")
-        index.close_snapshots()
+        storage.close_snapshots()
 
         # Each query's first run after a write reads and scores its words' postings; later runs reuse them.
         first = []

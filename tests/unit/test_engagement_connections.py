@@ -6,7 +6,9 @@ import pytest
 from sqlalchemy import select
 
 from portal.donors.models import Donor
-from portal.engagement import segments, templating, workflows
+from portal.engagement.segments import services as segments
+from portal.engagement.templates import rendering as templating
+from portal.engagement.workflows import services as workflows
 from portal.extensions import db
 from portal.feedback import services as feedback
 from portal.feedback.models import Survey, SurveyInvitation

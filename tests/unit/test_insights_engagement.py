@@ -16,9 +16,9 @@ from sqlalchemy import select, update
 
 from portal.donors.models import Donor
 from portal.engagement.models import EmailMessage
-from portal.engagement.outbox import queue_email
+from portal.engagement.delivery.outbox import queue_email
 from portal.extensions import db
-from portal.insights import engagement
+from portal.insights import engagement_report
 from portal.insights.filters import DateRange, ReportParams
 from portal.journey import services as journey
 from tests.conftest import make_donor, make_gift
@@ -53,7 +53,7 @@ def _log() -> dict[str, int]:
 
 def test_emails_by_month_and_reach():
     _log()
-    report = engagement.compute(ReportParams(RANGE, days=14), tz_name=TZ)
+    report = engagement_report.compute(ReportParams(RANGE, days=14), tz_name=TZ)
     assert [(m.label, m.sent, m.opened, m.clicked) for m in report.months] == [("Feb 2024", 1, 1, 1), ("Mar 2024", 2, 1, 0)]
     assert (report.emailed_donors, report.opened_donors, report.clicked_donors) == (3, 2, 1)
     assert (report.open_rate, report.click_rate) == (round(200 / 3, 1), round(100 / 3, 1))
@@ -61,16 +61,16 @@ def test_emails_by_month_and_reach():
 
 def test_gifts_within_n_days_of_an_email_are_attributed():
     _log()
-    fortnight = engagement.compute(ReportParams(RANGE, days=14), tz_name=TZ)
+    fortnight = engagement_report.compute(ReportParams(RANGE, days=14), tz_name=TZ)
     assert (fortnight.converted_donors, fortnight.attributed_gifts, fortnight.attributed_minor) == (1, 1, 2500)
     assert fortnight.conversion_rate == round(100 / 3, 1)
-    two_months = engagement.compute(ReportParams(RANGE, days=60), tz_name=TZ)
+    two_months = engagement_report.compute(ReportParams(RANGE, days=60), tz_name=TZ)
     assert (two_months.converted_donors, two_months.attributed_gifts, two_months.attributed_minor) == (2, 2, 6500)
 
 
 def test_help_centre_self_service_rate():
     _log()
-    report = engagement.compute(ReportParams(RANGE, days=14), tz_name=TZ)
+    report = engagement_report.compute(ReportParams(RANGE, days=14), tz_name=TZ)
     assert (report.kb_sessions, report.kb_self_served, report.kb_escalated, report.tickets_opened) == (3, 1, 1, 2)
     assert report.self_service_rate == round(100 / 3, 1)
 
@@ -84,13 +84,13 @@ def test_outbox_by_purpose_and_a_donor_filter():
     db.session.execute(update(EmailMessage).values(created_at=datetime(2024, 3, 15, 9)))
     db.session.execute(update(EmailMessage).where(EmailMessage.purpose == "password_reset").values(status="failed"))
     db.session.commit()
-    report = engagement.compute(ReportParams(RANGE, days=14), tz_name=TZ)
+    report = engagement_report.compute(ReportParams(RANGE, days=14), tz_name=TZ)
     assert [(p.purpose, p.messages, p.delivered, p.failed) for p in report.purposes] == [
         ("workflow:3", 2, 2, 0), ("password_reset", 1, 0, 1)]
-    only_e1 = engagement.compute(ReportParams(RANGE, days=14), tz_name=TZ,
+    only_e1 = engagement_report.compute(ReportParams(RANGE, days=14), tz_name=TZ,
                                  donor_filter=select(Donor.id).where(Donor.id == ids["E1"]))
     assert (only_e1.emailed_donors, only_e1.converted_donors, only_e1.kb_sessions, only_e1.purposes) == (1, 1, 0, [])
-    rows = list(engagement.csv_rows(report))
+    rows = list(engagement_report.csv_rows(report))
     assert rows[0] == ["month", "emails_sent", "emails_opened", "links_clicked"]
     assert ["self_service_rate", "33.3"] in rows
 
@@ -134,7 +134,7 @@ def _outbox_history() -> dict[str, int]:
 
 def test_emails_opens_clicks_and_gifts_per_workflow_and_send():
     ids = _outbox_history()
-    report = engagement.compute(ReportParams(RANGE, days=14), tz_name=TZ)
+    report = engagement_report.compute(ReportParams(RANGE, days=14), tz_name=TZ)
     assert [(r.kind, r.source_id, r.name, r.sent, r.donors, r.opened, r.clicked, r.converted_donors, r.attributed_gifts,
              r.attributed_minor) for r in report.sources] == [
         ("workflow", ids["welcome"], "Welcome series", 3, 2, 2, 1, 1, 1, 3000),
@@ -143,12 +143,12 @@ def test_emails_opens_clicks_and_gifts_per_workflow_and_send():
     ]
     welcome = report.sources[0]
     assert (welcome.open_rate, welcome.click_rate, welcome.conversion_rate) == (66.7, 33.3, 50.0)
-    month_long = engagement.compute(ReportParams(RANGE, days=30), tz_name=TZ)
+    month_long = engagement_report.compute(ReportParams(RANGE, days=30), tz_name=TZ)
     assert [(r.name, r.attributed_gifts, r.attributed_minor) for r in month_long.sources][1] == ("Lapsed appeal", 2, 7000)
-    only_d3 = engagement.compute(ReportParams(RANGE, days=14), tz_name=TZ,
+    only_d3 = engagement_report.compute(ReportParams(RANGE, days=14), tz_name=TZ,
                                  donor_filter=select(Donor.id).where(Donor.id == ids["D3"]))
     assert [r.name for r in only_d3.sources] == ["Lapsed appeal"]
-    rows = list(engagement.csv_rows(report))
+    rows = list(engagement_report.csv_rows(report))
     assert ["workflow", "Welcome series", 3, 2, 2, 1, "66.7", "33.3", 1, "50.0", 1, "30.00"] in rows
 
 
@@ -158,7 +158,7 @@ def test_a_deleted_workflow_keeps_its_row():
     ids = _outbox_history()
     db.session.delete(db.session.get(Workflow, ids["lapsed"]))
     db.session.commit()
-    report = engagement.compute(ReportParams(RANGE, days=14), tz_name=TZ)
+    report = engagement_report.compute(ReportParams(RANGE, days=14), tz_name=TZ)
     deleted = [r for r in report.sources if r.source_id == ids["lapsed"]][0]
     assert (deleted.name, deleted.deleted, deleted.sent) == (f"Workflow {ids['lapsed']} (deleted)", True, 1)
 
@@ -183,12 +183,12 @@ def test_points_earned_and_redeemed_by_month():
         db.session.add(PointsEntry(donor_id=ids[name], kind=kind, points=points, reason=kind, source_key=f"test:{number}",
                                    occurred_at=when))
     db.session.commit()
-    report = engagement.compute(ReportParams(RANGE, days=14), tz_name=TZ)
+    report = engagement_report.compute(ReportParams(RANGE, days=14), tz_name=TZ)
     assert [(m.label, m.earned, m.redeemed, m.returned, m.reversed, m.expired, m.adjusted) for m in report.points_months] == [
         ("Feb 2024", 50, 0, 0, 0, 5, 0), ("Mar 2024", 80, 100, 40, 20, 0, 10)]
     assert (report.points_earned, report.points_redeemed, report.points_earners, report.points_redeemers) == (130, 60, 2, 2)
-    only_d1 = engagement.compute(ReportParams(RANGE, days=14), tz_name=TZ,
+    only_d1 = engagement_report.compute(ReportParams(RANGE, days=14), tz_name=TZ,
                                  donor_filter=select(Donor.id).where(Donor.id == ids["D1"]))
     assert (only_d1.points_earned, only_d1.points_redeemed, only_d1.points_redeemers) == (80, 0, 1)
-    rows = list(engagement.csv_rows(report))
+    rows = list(engagement_report.csv_rows(report))
     assert ["points_earned", 130] in rows and ["Mar 2024", 80, 100, 40, 20, 0, 10] in rows

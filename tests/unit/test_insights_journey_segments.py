@@ -6,7 +6,7 @@ F2 gave twice with a cancelled plan, F3 came back after a 581-day gap, F4 never 
 import pytest
 from sqlalchemy import select
 
-from portal.engagement import segments
+from portal.engagement.segments import services as segments
 from portal.engagement.models import Segment
 from portal.extensions import db
 from portal.insights import funnel, journey_segments

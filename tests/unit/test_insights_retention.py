@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from portal.donors.models import Donor
 from portal.giving import services as giving
-from portal.insights import retention
+from portal.insights import retention_report
 from portal.insights.filters import DateRange, ReportParams
 from tests.conftest import make_donor, make_gift
 
@@ -55,14 +55,14 @@ def _by_year(report):
 
 
 def test_periods_are_the_calendar_years_of_the_range():
-    starts, notes = retention.period_starts(PARAMS.range)
+    starts, notes = retention_report.period_starts(PARAMS.range)
     assert starts == [date(2024, 1, 1), date(2023, 1, 1), date(2022, 1, 1), date(2021, 1, 1)]
     assert notes == []
 
 
 def test_donor_new_repeat_and_dollar_retention_per_year():
     _history()
-    report = retention.compute(PARAMS, tz_name=TZ)
+    report = retention_report.compute(PARAMS, tz_name=TZ)
     years = _by_year(report)
     assert [p.label for p in report.periods] == ["2022", "2023", "2024"]
 
@@ -95,22 +95,22 @@ def test_donor_new_repeat_and_dollar_retention_per_year():
 
 def test_lybunt_and_sybunt_totals_and_lists():
     ids = _history()
-    report = retention.compute(PARAMS, tz_name=TZ)
+    report = retention_report.compute(PARAMS, tz_name=TZ)
     # LYBUNT: gave in 2023, not in 2024 -> B (25), D (15), G (20; G's 2025 gift is after the range).
     assert (report.lybunt.donors, report.lybunt.amount_minor) == (3, 6000)
     # SYBUNT: gave before 2023, in neither 2023 nor 2024 -> C, whose lifetime giving is the 100 of 2022.
     assert (report.sybunt.donors, report.sybunt.amount_minor) == (1, 10000)
 
-    page = retention.donor_list("lybunt", PARAMS.range, tz_name=TZ, per_page=2)
+    page = retention_report.donor_list("lybunt", PARAMS.range, tz_name=TZ, per_page=2)
     assert (page.total, page.total_amount_minor, page.pages) == (3, 6000, 2)
     assert [(row.donor.id, row.amount_minor) for row in page.rows] == [(ids["B"], 2500), (ids["G"], 2000)]
-    second = retention.donor_list("lybunt", PARAMS.range, tz_name=TZ, per_page=2, page=2)
+    second = retention_report.donor_list("lybunt", PARAMS.range, tz_name=TZ, per_page=2, page=2)
     assert [(row.donor.id, row.amount_minor) for row in second.rows] == [(ids["D"], 1500)]
 
-    sybunt = retention.donor_list("sybunt", PARAMS.range, tz_name=TZ)
+    sybunt = retention_report.donor_list("sybunt", PARAMS.range, tz_name=TZ)
     assert [(row.donor.id, row.amount_minor) for row in sybunt.rows] == [(ids["C"], 10000)]
 
-    rows = list(retention.donor_list_csv("lybunt", PARAMS.range, tz_name=TZ))
+    rows = list(retention_report.donor_list_csv("lybunt", PARAMS.range, tz_name=TZ))
     assert rows[0][:2] == ["donor_id", "first_name"]
     assert [(row[0], row[5]) for row in rows[1:]] == [(ids["B"], "25.00"), (ids["G"], "20.00"), (ids["D"], "15.00")]
 
@@ -118,7 +118,7 @@ def test_lybunt_and_sybunt_totals_and_lists():
 def test_a_donor_filter_limits_every_figure_to_those_donors():
     ids = _history()
     only = select(Donor.id).where(Donor.id.in_([ids["A"], ids["B"]]))
-    report = retention.compute(PARAMS, tz_name=TZ, donor_filter=only)
+    report = retention_report.compute(PARAMS, tz_name=TZ, donor_filter=only)
     y = _by_year(report)[2024]
     assert (y.previous_donors, y.retained, y.donors, y.amount_minor) == (2, 1, 1, 4000)
     assert (report.lybunt.donors, report.sybunt.donors) == (1, 0)
@@ -126,7 +126,7 @@ def test_a_donor_filter_limits_every_figure_to_those_donors():
 
 def test_a_range_shorter_than_a_year_shows_the_twelve_months_to_its_end():
     _history()
-    report = retention.compute(ReportParams(DateRange(date(2024, 10, 1), date(2024, 12, 31))), tz_name=TZ)
+    report = retention_report.compute(ReportParams(DateRange(date(2024, 10, 1), date(2024, 12, 31))), tz_name=TZ)
     assert len(report.periods) == 1
     assert (report.current.start, report.current.end) == (date(2024, 1, 1), date(2024, 12, 31))
     assert report.current.retained == 1
@@ -136,15 +136,15 @@ def test_a_range_shorter_than_a_year_shows_the_twelve_months_to_its_end():
 def test_a_range_without_gifts_reports_zeros_not_errors():
     _history()
     empty = DateRange(date(1990, 1, 1), date(1991, 12, 31))
-    report = retention.compute(ReportParams(empty), tz_name=TZ)
+    report = retention_report.compute(ReportParams(empty), tz_name=TZ)
     assert not report.has_gifts
     assert all(p.retention_rate is None and p.donors == 0 for p in report.periods)
-    assert retention.donor_list("lybunt", empty, tz_name=TZ).total == 0
+    assert retention_report.donor_list("lybunt", empty, tz_name=TZ).total == 0
 
 
 def test_csv_has_one_row_per_period():
     _history()
-    rows = list(retention.csv_rows(retention.compute(PARAMS, tz_name=TZ)))
+    rows = list(retention_report.csv_rows(retention_report.compute(PARAMS, tz_name=TZ)))
     assert rows[0][:6] == ["period_start", "period_end", "donors", "previous_period_donors", "retained", "retention_rate"]
     assert [row[0] for row in rows[1:]] == ["2022-01-01", "2023-01-01", "2024-01-01"]
     assert rows[3][5] == "25.0" and rows[3][-1] == "44.4"
@@ -164,10 +164,10 @@ def test_lists_for_a_period_ending_today_match_the_report():
         for days in days_ago:
             make_gift(names[name], 1000 * len(name) + days, now - timedelta(days=days))
     today = services.today()
-    params = ReportParams(retention.default_range(today))
-    report = retention.compute(params, tz_name=TZ)
-    lybunt = retention.donor_list("lybunt", params.range, tz_name=TZ)
-    sybunt = retention.donor_list("sybunt", params.range, tz_name=TZ)
+    params = ReportParams(retention_report.default_range(today))
+    report = retention_report.compute(params, tz_name=TZ)
+    lybunt = retention_report.donor_list("lybunt", params.range, tz_name=TZ)
+    sybunt = retention_report.donor_list("sybunt", params.range, tz_name=TZ)
     assert [row.donor.id for row in lybunt.rows] == [names["B"]]
     assert (lybunt.total, lybunt.total_amount_minor) == (report.lybunt.donors, report.lybunt.amount_minor) == (1, 1500 + 1450)
     assert [row.donor.id for row in sybunt.rows] == [names["C"]]

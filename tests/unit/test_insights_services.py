@@ -6,7 +6,7 @@ from sqlalchemy import select, update
 from werkzeug.datastructures import MultiDict
 
 from portal.extensions import db
-from portal.insights import charts, filters, headline, results, retention, services
+from portal.insights import charts, filters, headline, results, retention_report, services
 from portal.insights.filters import DateRange, ReportParams
 from portal.insights.models import ReportSnapshot
 from portal.timeutil import utcnow
@@ -33,7 +33,7 @@ def test_a_request_computes_the_report_in_a_job_and_keeps_it():
     snapshot = services.request(RETENTION, PARAMS)
     assert snapshot.status == "done" and snapshot.computed_at is not None and snapshot.duration_ms is not None
     report = services.result_of(snapshot)
-    assert isinstance(report, retention.RetentionReport)
+    assert isinstance(report, retention_report.RetentionReport)
     assert (report.current.previous_donors, report.current.retained, report.lybunt.donors) == (2, 1, 1)
     again = services.request(RETENTION, PARAMS)
     assert again.id == snapshot.id and again.computed_at == snapshot.computed_at  # fresh: no new job
@@ -66,8 +66,8 @@ def test_a_failing_report_is_kept_as_failed_with_a_message(monkeypatch):
         raise RuntimeError("database went away")
 
     monkeypatch.setattr(services, "REPORTS", {**services.REPORTS, "retention": services.Report(
-        "retention", "Retention", "", explode, retention.RetentionReport, retention.csv_rows,
-        lambda today, _: retention.default_range(today), lambda _: 12)})
+        "retention", "Retention", "", explode, retention_report.RetentionReport, retention_report.csv_rows,
+        lambda today, _: retention_report.default_range(today), lambda _: 12)})
     snapshot = services.request(services.REPORTS["retention"], PARAMS)
     assert snapshot.status == "failed"
     assert snapshot.error == "The calculation stopped with an error, which has been logged."
@@ -115,8 +115,8 @@ def test_unknown_scopes_are_refused_and_registered_ones_narrow_the_donors():
 
 def test_results_survive_the_round_trip_through_json():
     _two_donors()
-    report = retention.compute(PARAMS, tz_name="Europe/London")
-    loaded = results.load(retention.RetentionReport, results.dump(report))
+    report = retention_report.compute(PARAMS, tz_name="Europe/London")
+    loaded = results.load(retention_report.RetentionReport, results.dump(report))
     assert loaded == report
 
 

@@ -1,10 +1,12 @@
 from datetime import datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 
 from portal.extensions import db
 from portal.giving.models import DonorStats
 from portal.journey import services as journey
+from portal.journey.models import Touchpoint
 from tests.conftest import make_donor
 
 pytestmark = pytest.mark.usefixtures("ctx")
@@ -62,3 +64,34 @@ def test_journey_stage(count, active, days_ago, expected):
                        last_gift_at=now - timedelta(days=days_ago) if days_ago is not None else None)
     assert journey.journey_stage(stats, now=now) == expected
     assert journey.journey_stage(None, now=now) == "prospect"
+
+
+def test_touchpoint_writer_records_on_the_callers_connection_for_the_reactors(monkeypatch):
+    donor = make_donor()
+    enqueued = []
+    monkeypatch.setattr(journey.jobs, "enqueue_now", lambda queue, func, *args: enqueued.append((queue, func.__name__)))
+    with db.engine.connect() as connection:
+        writer = journey.TouchpointWriter(connection)
+        writer.record(donor.id, "email_sent", "Receipt", channel="email", data={"message_id": 7})
+        connection.rollback()  # an outcome rolled back takes its touchpoint with it
+        writer.record(donor.id, "email_sent", "Spring appeal " * 40, channel="email", data={"message_id": 9})
+        connection.commit()
+        writer.process_written()
+    rows = db.session.scalars(select(Touchpoint).where(Touchpoint.donor_id == donor.id, Touchpoint.kind == "email_sent")).all()
+    assert [(t.summary, t.channel, t.data, t.processed_at) for t in rows] == [
+        (("Spring appeal " * 40)[:300], "email", {"message_id": 9}, None)]
+    assert enqueued == [("default", "process_pending")]
+
+
+def test_a_transaction_that_ended_leaves_the_next_one_free_to_schedule_processing(monkeypatch):
+    donor = make_donor()
+    scheduled = []
+    monkeypatch.setattr(journey.reactors.jobs, "enqueue_after_commit", lambda queue, func, *args: scheduled.append(func.__name__))
+    journey.record(donor.id, "note", "first")
+    journey.record(donor.id, "note", "same transaction")
+    db.session.rollback()
+    journey.record(donor.id, "note", "after a rollback")
+    db.session.commit()
+    journey.record(donor.id, "note", "after a commit")
+    db.session.commit()
+    assert scheduled == ["process_pending"] * 3

@@ -8,7 +8,8 @@ import pytest
 from whoosh.analysis import NgramAnalyzer, StandardAnalyzer, StemmingAnalyzer
 from whoosh.fields import TEXT, Schema
 
-from portal.kb import content, index
+from portal.kb import content
+from portal.kb.search import analysis, storage
 from tests.unit.test_kb_plain_text import KB_DIR, shipped_bodies
 
 ANALYSED_FIELDS = ["title", "tag_text", "body", "spell"]
@@ -42,29 +43,29 @@ def stock_field(field):
 @pytest.mark.parametrize("name", ANALYSED_FIELDS)
 @pytest.mark.parametrize("text", TEXTS)
 def test_index_matches_stock_text_field(name, text):
-    field = index.SCHEMA[name]
-    assert isinstance(field, index.AnalysedText)
+    field = analysis.SCHEMA[name]
+    assert isinstance(field, analysis.AnalysedText)
     assert list(field.index(text)) == list(stock_field(field).index(text))
 
 
 @pytest.mark.parametrize("name", ANALYSED_FIELDS)
 def test_index_matches_stock_text_field_on_shipped_articles(name):
-    field, stock = index.SCHEMA[name], stock_field(index.SCHEMA[name])
+    field, stock = analysis.SCHEMA[name], stock_field(analysis.SCHEMA[name])
     for body_md in shipped_bodies():
         text = content.plain_text(content.render_markdown(body_md))
         assert list(field.index(text)) == list(stock.index(text))
 
 
 def test_positions_follow_on_after_stop_words():
-    postings = {term: (freq, weight) for term, freq, weight, _ in index.SCHEMA["title"].index("How do I get my gift aid gift")}
+    postings = {term: (freq, weight) for term, freq, weight, _ in analysis.SCHEMA["title"].index("How do I get my gift aid gift")}
     assert postings == {b"gift": (2, 8.0), b"aid": (1, 4.0)}
-    decoded = {term: index.SCHEMA["title"].format.decode_positions(value)
-               for term, _, _, value in index.SCHEMA["title"].index("How do I get my gift aid gift")}
+    decoded = {term: analysis.SCHEMA["title"].format.decode_positions(value)
+               for term, _, _, value in analysis.SCHEMA["title"].index("How do I get my gift aid gift")}
     assert decoded == {b"gift": [5, 7], b"aid": [6]}
 
 
 def test_survives_pickling_into_the_table_of_contents():
-    field = index.SCHEMA["body"]
+    field = analysis.SCHEMA["body"]
     field.index("warm the cache")
     copy = pickle.loads(pickle.dumps(field))
     assert "_terms" not in copy.__dict__
@@ -74,12 +75,12 @@ def test_survives_pickling_into_the_table_of_contents():
 def test_refuses_an_analyzer_it_cannot_follow():
     for analyzer in (NgramAnalyzer(3), StandardAnalyzer(expression=r"\S+"), StemmingAnalyzer(gaps=True)):
         with pytest.raises(ValueError):
-            index.AnalysedText(analyzer=analyzer)
+            analysis.AnalysedText(analyzer=analyzer)
 
 
 def test_a_long_run_of_distinct_words_is_still_analysed_right(monkeypatch):
-    monkeypatch.setattr(index._TermCache, "LIMIT", 3)
-    field = index.AnalysedText(analyzer=index._STEM)
+    monkeypatch.setattr(analysis.TokenTermCache, "LIMIT", 3)
+    field = analysis.AnalysedText(analyzer=analysis.STEM_ANALYZER)
     text = "running donors gave gifts running donors gave gifts"
     assert list(field.index(text)) == list(stock_field(field).index(text))
     assert len(field._terms) == 3
@@ -96,14 +97,14 @@ def shipped_articles() -> list[SimpleNamespace]:
 
 
 def stock_schema() -> Schema:
-    fields = {name: stock_field(field) if name in ANALYSED_FIELDS else field for name, field in index.SCHEMA.items()}
+    fields = {name: stock_field(field) if name in ANALYSED_FIELDS else field for name, field in analysis.SCHEMA.items()}
     return Schema(**fields)
 
 
 def postings(directory) -> dict:
     """Every analysed field's terms with their (document, weight, encoded value) postings."""
     found = {}
-    with index._open(directory).reader() as reader:
+    with storage._open(directory).reader() as reader:
         for name, term in reader.all_terms():
             if name in ANALYSED_FIELDS:
                 matcher, found[name, term] = reader.postings(name, term), []
@@ -117,12 +118,12 @@ def test_rebuild_indexes_what_the_stock_fields_index(tmp_path):
     articles = shipped_articles()
     stock_dir = tmp_path / "stock"
     stock_dir.mkdir()
-    writer = index._storage(stock_dir).create_index(stock_schema()).writer()
+    writer = storage._storage(stock_dir).create_index(stock_schema()).writer()
     for article in articles:
-        writer.add_document(**index.document_for(article))
+        writer.add_document(**analysis.document_for(article))
     writer.commit()
 
-    assert index.rebuild(articles, tmp_path / "new") == len(articles)
+    assert storage.rebuild(articles, tmp_path / "new") == len(articles)
     expected = postings(stock_dir)
     assert len(expected) > 1000
     assert postings(tmp_path / "new") == expected
@@ -132,8 +133,8 @@ def test_rebuild_rewrites_an_older_index_with_the_current_fields(tmp_path):
     articles = shipped_articles()
     stock_dir = tmp_path / "index"
     stock_dir.mkdir()
-    index._storage(stock_dir).create_index(stock_schema())
-    assert type(index._open(stock_dir).schema["body"]) is TEXT
+    storage._storage(stock_dir).create_index(stock_schema())
+    assert type(storage._open(stock_dir).schema["body"]) is TEXT
 
-    index.rebuild(articles, stock_dir)
-    assert isinstance(index._open(stock_dir).schema["body"], index.AnalysedText)
+    storage.rebuild(articles, stock_dir)
+    assert isinstance(storage._open(stock_dir).schema["body"], analysis.AnalysedText)

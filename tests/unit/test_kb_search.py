@@ -14,7 +14,8 @@ from flask import current_app
 from whoosh import query as wq
 
 from portal.extensions import db
-from portal.kb import index, services
+from portal.kb import services
+from portal.kb.search import ranking, snippets, storage
 from portal.kb.models import Article
 
 
@@ -122,7 +123,7 @@ def test_query_syntax_never_raises(shipped):
         for scope in ("donor", "staff"):
             result = services.search(text, scope=scope, typing=True)
             assert result.total >= 0
-            assert len(result.query) <= index.MAX_QUERY_CHARS
+            assert len(result.query) <= ranking.MAX_QUERY_CHARS
             if result.query:
                 services.suggest_for_text(text)
 
@@ -133,10 +134,10 @@ def test_syntax_laden_query_still_finds_the_words(shipped):
 
 
 def test_missing_index_is_rebuilt_from_database_with_a_log_line(shipped, caplog):
-    index.close_snapshots()
+    storage.close_snapshots()
     shutil.rmtree(current_app.config["KB_INDEX_DIR"])
-    index._rebuild_requested_at.clear()
-    with caplog.at_level(logging.WARNING, logger="portal.kb.index"):
+    storage._rebuild_requested_at.clear()
+    with caplog.at_level(logging.WARNING, logger="portal.kb.search.storage"):
         result = services.search("receipt")
     assert result.hits[0].slug == "receipts" and not result.degraded
     assert any("missing or damaged" in r.getMessage() and "rebuilding it from the database" in r.getMessage()
@@ -146,12 +147,12 @@ def test_missing_index_is_rebuilt_from_database_with_a_log_line(shipped, caplog)
 # Whoosh leaves a damaged table-of-contents file open when it refuses it; Python reports that when collecting it.
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_corrupt_index_is_rebuilt(shipped, caplog):
-    index.close_snapshots()
+    storage.close_snapshots()
     directory = Path(current_app.config["KB_INDEX_DIR"])
     for path in directory.iterdir():
         path.write_bytes(b"\x00garbage" * 10)
-    index._rebuild_requested_at.clear()
-    with caplog.at_level(logging.WARNING, logger="portal.kb.index"):
+    storage._rebuild_requested_at.clear()
+    with caplog.at_level(logging.WARNING, logger="portal.kb.search.storage"):
         result = services.search("card")
     assert result.hits[0].slug == "update-card-details"
     assert any("rebuilding it from the database" in r.getMessage() for r in caplog.records)
@@ -159,9 +160,9 @@ def test_corrupt_index_is_rebuilt(shipped, caplog):
 
 def test_unavailable_index_falls_back_to_title_search(shipped, monkeypatch):
     def unavailable(*args, **kwargs):
-        raise index.IndexUnavailable("rebuild in progress")
+        raise storage.IndexUnavailable("rebuild in progress")
 
-    monkeypatch.setattr(index, "run_search", unavailable)
+    monkeypatch.setattr(ranking, "run_search", unavailable)
     result = services.search("receipt")
     assert result.degraded and result.hits[0].slug == "receipts"
     assert all("receipt" in h.title.lower() or "receipts" in h.tags for h in result.hits)
@@ -189,12 +190,12 @@ WORD_QUERIES = ["receipt", "gift", "card details", "direct debit", "sponsorship 
 def _whoosh_matches(snap, text: str, scope: str, tag: str | None = None) -> set[int]:
     allowed = set(snap.audience_docs[scope])
     if tag:
-        allowed &= set(index.members(snap.tag_bits[tag]))
-    return set(snap.searcher.docs_for_query(index.build_query(text))) & allowed
+        allowed &= set(storage.members(snap.tag_bits[tag]))
+    return set(snap.searcher.docs_for_query(ranking.build_query(text))) & allowed
 
 
 def test_word_queries_count_and_facet_exactly_what_whoosh_matches(shipped):
-    with index.reading() as snap:
+    with storage.reading() as snap:
         for text in WORD_QUERIES:
             for scope in ("donor", "staff"):
                 matched = _whoosh_matches(snap, text, scope)
@@ -202,18 +203,18 @@ def test_word_queries_count_and_facet_exactly_what_whoosh_matches(shipped):
                 assert result.total == len(matched)
                 expected = {}
                 for name, bits in snap.tag_bits.items():
-                    count = len(matched & set(index.members(bits)))
+                    count = len(matched & set(storage.members(bits)))
                     if count:
                         expected[name] = count
                 assert dict(result.facets) == dict(sorted(expected.items(), key=lambda i: (-i[1], i[0]))[:12])
                 assert result.hits[0].article_id == int(snap.searcher.stored_fields(
-                    snap.searcher.search(index.build_query(text), limit=1, filter=set(snap.audience_docs[scope]))[0].docnum)["id"])
+                    snap.searcher.search(ranking.build_query(text), limit=1, filter=set(snap.audience_docs[scope]))[0].docnum)["id"])
         assert services.search("gift", tag="receipts").total == len(_whoosh_matches(snap, "gift", "donor", "receipts"))
 
 
 def _ranked_one_by_one(snap, text: str, scope: str) -> list[tuple[int, float]]:
     """The ranking computed the plain way: every allowed match scored in Python from Whoosh's BM25F scorers."""
-    q = index.build_query(text)
+    q = ranking.build_query(text)
     per_term = []
     for term in (q.subqueries if isinstance(q, wq.Or) else [q]):
         scores = {}
@@ -233,13 +234,13 @@ def _ranked_one_by_one(snap, text: str, scope: str) -> list[tuple[int, float]]:
             if doc in scores:
                 total += scores[doc]
                 matching += 1
-        ranked.append((index._coordinated(total, matching, len(per_term), getattr(q, "scale", None)), doc))
+        ranked.append((ranking._coordinated(total, matching, len(per_term), getattr(q, "scale", None)), doc))
     ranked.sort(key=lambda item: (-item[0], item[1]))
     return [(int(snap.searcher.stored_fields(doc)["id"]), round(score, 9)) for score, doc in ranked]
 
 
 def test_pages_rank_every_match_by_its_score(shipped):
-    with index.reading() as snap:
+    with storage.reading() as snap:
         for text in WORD_QUERIES:
             for scope in ("donor", "staff"):
                 pages = [(hit.article_id, round(hit.score, 9)) for page in range(1, 5)
@@ -249,9 +250,9 @@ def test_pages_rank_every_match_by_its_score(shipped):
 
 def test_bitsets_round_trip():
     docs = [0, 1, 7, 8, 9, 63, 64, 1000, 20_001]
-    bits = index.bitset(docs)
-    assert index.members(bits) == docs and bits.bit_count() == len(docs)
-    assert index.members(index.bitset([])) == [] and index.members(bits & index.bitset([7, 64, 5])) == [7, 64]
+    bits = storage.bitset(docs)
+    assert storage.members(bits) == docs and bits.bit_count() == len(docs)
+    assert storage.members(storage.bitset([])) == [] and storage.members(bits & storage.bitset([7, 64, 5])) == [7, 64]
 
 
 def test_rebuild_shared_between_processes_gives_the_same_results(shipped, monkeypatch):
@@ -260,10 +261,10 @@ def test_rebuild_shared_between_processes_gives_the_same_results(shipped, monkey
         return {(h.slug, round(h.score, 9), str(h.snippet)) for h in services.search(text, per_page=100).hits}
 
     single = {text: every_hit(text) for text in WORD_QUERIES}
-    monkeypatch.setattr(index, "PARALLEL_FROM", 1)
-    monkeypatch.setattr(index, "PARALLEL_BATCH", 5)
+    monkeypatch.setattr(storage, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(storage, "PARALLEL_BATCH", 5)
     assert services.reindex_everything() == len([a for a in shipped.values() if a.published])
-    with index.reading() as snap:
+    with storage.reading() as snap:
         assert len(snap.searcher.leaf_searchers()) > 1
     for text, hits in single.items():
         assert every_hit(text) == hits
@@ -271,33 +272,33 @@ def test_rebuild_shared_between_processes_gives_the_same_results(shipped, monkey
 
 def test_words_are_found_by_the_start_of_a_stem_at_word_boundaries_only():
     text = "Update your CARD. Discard old cards; card_holder and updating."
-    found = [(text[start:end], stem) for start, end, stem in index._words_starting(text, ["car", "upd"])]
+    found = [(text[start:end], stem) for start, end, stem in snippets._words_starting(text, ["car", "upd"])]
     assert found == [("Update", "updat"), ("CARD", "card"), ("cards", "card"), ("card_holder", "card_hold"),
                      ("updating", "updat")]
     # "İ" lower-cases to two characters: offsets are then taken from the original text instead.
     dotted = "İstanbul card update"
-    assert [dotted[s:e] for s, e, _ in index._words_starting(dotted, ["car", "upd"])] == ["card", "update"]
+    assert [dotted[s:e] for s, e, _ in snippets._words_starting(dotted, ["car", "upd"])] == ["card", "update"]
 
 
 def test_a_snippet_marks_every_match_in_its_passages_and_escapes_the_rest():
     body = ("Intro text about nothing much at all. " * 12 + "Update the <b>card</b> here: card & update. "
             + "Filler words follow here. " * 20 + "Another card mention far away.")
-    matches = [m for m in index._words_starting(body, ["car", "upd"]) if m[2] in {"card", "updat"}]
-    html = str(index._snippet(body, matches))
+    matches = [m for m in snippets._words_starting(body, ["car", "upd"]) if m[2] in {"card", "updat"}]
+    html = str(snippets._snippet(body, matches))
     assert "&lt;b&gt;<mark>card</mark>&lt;/b&gt;" in html and "<mark>card</mark> &amp; <mark>update</mark>" in html
     assert html.count("<mark>") == html.count("</mark>") == 5 and "<b>" not in html
     assert html.startswith("… ")
     first, second = html[2:].split(" … ")
     assert first.startswith(("Intro", "text", "about", "nothing", "much", "at", "all"))
     shown = html_lib.unescape(re.sub(r"</?mark>", "", first))
-    assert "<mark>Update</mark>" in first and len(shown) <= index.SNIPPET_CHARS
+    assert "<mark>Update</mark>" in first and len(shown) <= snippets.SNIPPET_CHARS
     assert second.endswith("Another <mark>card</mark> mention far away.")
 
 
 def test_a_match_just_before_the_best_passage_is_marked_too():
     body = "Word " * 40 + "card then some text and then update card card details " + "word " * 60
-    matches = [m for m in index._words_starting(body, ["car", "upd"]) if m[2] in {"card", "updat"}]
-    html = str(index._snippet(body, matches))
+    matches = [m for m in snippets._words_starting(body, ["car", "upd"]) if m[2] in {"card", "updat"}]
+    html = str(snippets._snippet(body, matches))
     assert html.count("<mark>") == 4 and ">card</mark> then" in html
 
 
@@ -308,11 +309,11 @@ def test_plain_words_build_the_query_the_parser_would():
     built = 0
     for _ in range(3000):
         text = " ".join(rng.choice(vocabulary) for _ in range(rng.randint(1, 5)))
-        fast = index._words_query(text)
+        fast = ranking._words_query(text)
         if fast is None:
             continue
         built += 1
-        parsed = index._parser().parse(text)
+        parsed = ranking._parser().parse(text)
         assert fast == parsed and getattr(fast, "scale", None) == getattr(parsed, "scale", None), text
     assert built > 500
-    assert index._words_query("tax AND relief") is None and index._words_query('"tax relief"') is None
+    assert ranking._words_query("tax AND relief") is None and ranking._words_query('"tax relief"') is None

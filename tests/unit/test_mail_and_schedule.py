@@ -4,7 +4,7 @@ from email import message_from_bytes, policy
 
 import fakeredis
 
-from portal import schedule
+from portal import schedule, sweep
 from portal.mail import build_message
 
 
@@ -58,8 +58,8 @@ def test_the_in_process_scheduler_enqueues_what_is_due(app, monkeypatch):
     fired = []
     monkeypatch.setattr(jobs, "enqueue_now", lambda queue, func, *args: fired.append((queue, func.__name__)))
     monkeypatch.setattr(schedule, "_PERIODIC", {})
-    schedule.register("often", jobs.sweep_due_work, "*/5 * * * *")
-    schedule.register("daily", jobs.sweep_due_work, "0 7 * * *", queue="reports")
+    schedule.register("often", sweep.sweep_due_work, "*/5 * * * *")
+    schedule.register("daily", sweep.sweep_due_work, "0 7 * * *", queue="reports")
     ticker = schedule.InProcessScheduler(app)
     assert ticker.tick(datetime(2026, 1, 1, 10, 4), datetime(2026, 1, 1, 10, 5)) == ["often"]
     assert ticker.tick(datetime(2026, 1, 1, 6, 59), datetime(2026, 1, 1, 7, 0)) == ["daily", "often"]

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from portal.donors.services import set_marketing_consent
 from portal.engagement.models import EmailMessage
-from portal.engagement.outbox import queue_email
+from portal.engagement.delivery.outbox import queue_email
 from portal.extensions import db
 from portal.feedback import services as feedback
 from portal.giving import services as giving

@@ -7,7 +7,7 @@ from sqlalchemy import event, select, update
 
 from portal.donors.models import Donor
 from portal.donors.services import set_marketing_consent
-from portal.engagement import segments
+from portal.engagement.segments import services as segments
 from portal.engagement.models import EmailMessage, Segment
 from portal.extensions import db
 from portal.giving.services import PlanInput, start_plan

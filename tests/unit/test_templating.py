@@ -4,7 +4,8 @@ from datetime import date, datetime
 import pytest
 from sqlalchemy import event
 
-from portal.engagement import defaults, templating
+from portal.engagement import defaults
+from portal.engagement.templates import rendering as templating
 from portal.engagement.models import EmailTemplate
 from portal.extensions import db
 from portal.giving.services import PlanInput, start_plan

@@ -5,8 +5,10 @@ import pytest
 import time_machine
 from sqlalchemy import func, select, update
 
-from portal.engagement import defaults, outbox, tracking, workflows
-from portal.engagement import settings as engagement_settings
+from portal.engagement import defaults
+from portal.engagement.delivery import outbox, tracking
+from portal.engagement.workflows import services as workflows
+from portal.engagement.delivery import sending_rules as engagement_settings
 from portal.engagement.models import EmailMessage, Workflow, WorkflowRun, WorkflowRunStep, WorkflowStep
 from portal.extensions import db
 from portal.giving.services import PlanInput, start_plan
@@ -356,3 +358,20 @@ def test_a_birthday_starts_at_midnight_in_the_organisations_time_zone():
     with time_machine.travel(datetime(2026, 5, 31, 23, 30), tick=False):  # 00:30 on 1 June in London
         workflows.enter_scheduled_workflows()
     assert _entered(workflow) == {june_first.id: "birthday:2026"}
+
+
+def test_a_gift_on_the_last_moment_of_the_conversion_window_counts_on_both_databases(clock):
+    """The window's end is the step's time plus N days to the microsecond (SQLite compares timestamps as text)."""
+    donor = make_donor(first_name="Ray", email="ray@example.org")
+    switch_on("thank_you")
+    sent_at = T0 + timedelta(microseconds=250_000)
+    clock.move_to(sent_at)
+    make_gift(donor.id, 1000, sent_at)
+    workflow = db.session.scalar(select(Workflow).where(Workflow.key == "thank_you"))
+    first = workflow.steps[0]
+    executed_at = db.session.scalar(select(WorkflowRunStep.executed_at).where(WorkflowRunStep.step_id == first.id))
+    assert executed_at == sent_at
+    last_moment = sent_at + timedelta(days=workflow.conversion_days)
+    clock.move_to(last_moment)
+    make_gift(donor.id, 2000, last_moment)
+    assert workflows.step_stats(workflow)[first.id].converted == 1

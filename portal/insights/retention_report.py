@@ -19,7 +19,7 @@ from portal.giving.models import DonorStats, Gift
 from portal.giving.services import add_months
 from portal.insights.filters import DateRange, ReportParams
 from portal.insights.milestones import RECEIVED
-from portal.insights.sql import flag, if_else, no_index, without_jit
+from portal.sql import flag, if_else, no_index, without_jit
 from portal.timeutil import local_midnight
 
 MAX_PERIODS = 12

@@ -16,11 +16,13 @@ from sqlalchemy import Boolean, DateTime, Integer, String, and_, cast, func, lit
 
 from portal import jobs
 from portal.donors.models import Donor
-from portal.engagement import settings as engagement_settings
-from portal.engagement import templating, tracking
+from portal.engagement.delivery import sending_rules as engagement_settings
+from portal.engagement.templates import rendering as templating
+from portal.engagement.delivery import tracking
 from portal.engagement.models import BulkSend, EmailMessage, EmailTemplate, Segment
-from portal.engagement.outbox import (BATCH_SIZE, JOB_TIMEOUT, SENDABLE, Outgoing, deliver_messages, envelope_sender)
-from portal.engagement.segments import members_select
+from portal.engagement.delivery.outbox import (BATCH_SIZE, JOB_TIMEOUT, SENDABLE, DeliveryHooks, Outgoing, deliver_messages,
+                                      envelope_sender)
+from portal.engagement.segments.services import members_select
 from portal.extensions import db
 from portal.timeutil import utcnow
 
@@ -168,6 +170,13 @@ def render_claimed(batch: list[Outgoing]) -> None:
         if send.category == "marketing":
             item.headers = {"List-Unsubscribe": f"<{context['unsubscribe_url']}>",
                             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+
+
+def finish_delivered(batch: list[Outgoing]) -> None:
+    finish_completed({item.bulk_send_id for item in batch if item.bulk_send_id})
+
+
+DELIVERY_HOOKS = DeliveryHooks(before_sending=render_claimed, after_sending=finish_delivered)
 
 
 def finish_completed(send_ids: set[int]) -> None:

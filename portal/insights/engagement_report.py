@@ -17,8 +17,8 @@ from portal.giving.services import add_months
 from portal.insights.cohorts import key_label
 from portal.insights.filters import DateRange, ReportParams
 from portal.insights.milestones import RECEIVED
-from portal.insights.retention import money_cell, percent, rate_cell
-from portal.insights.sql import month_index, plus_days, plus_minutes, without_jit
+from portal.insights.retention_report import money_cell, percent, rate_cell
+from portal.sql import month_index, plus_days, plus_minutes, without_jit
 from portal.journey.models import Touchpoint
 from portal.loyalty.models import PointsEntry
 

@@ -25,20 +25,21 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Callable
 
-from sqlalchemy import DateTime, and_, case, exists, extract, func, select, update
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy import and_, case, exists, extract, func, select, update
 
 from portal import jobs
 from portal.auth.models import STAFF_ROLES
 from portal.donors.models import Donor
-from portal.engagement import outbox, segments, templating, tracking
-from portal.engagement import settings as engagement_settings
+from portal.engagement.delivery import outbox, tracking
+from portal.engagement.segments import services as segments
+from portal.engagement.templates import rendering as templating
+from portal.engagement.delivery import sending_rules as engagement_settings
 from portal.engagement.models import (EmailMessage, EmailTemplate, Segment, Workflow, WorkflowRun, WorkflowRunStep,
                                       WorkflowStep)
 from portal.extensions import db
 from portal.giving.models import DonorStats, Gift, RecurringPlan
 from portal.journey.models import Touchpoint
+from portal.sql import plus_days
 from portal.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -171,19 +172,6 @@ def _send_email(ctx: StepContext) -> StepResult:
     return StepResult("emailed", template.name, message.id)
 
 
-def _create_task(ctx: StepContext) -> StepResult:
-    from portal.support.services import create_task
-
-    context = templating.contexts_for([ctx.donor.id], with_unsubscribe=False)[ctx.donor.id]
-    title = templating.render_line(ctx.config.get("title") or "Follow up", context) or "Follow up"
-    due_days = ctx.config.get("due_days")
-    task = create_task(title, donor_id=ctx.donor.id, details=f"From the workflow “{ctx.workflow.name}”.",
-                       assignee_role=ctx.config.get("role") or "fundraiser",
-                       due_at=ctx.now + timedelta(days=due_days) if due_days is not None else None,
-                       source=f"workflow_run:{ctx.run.id}", dedupe_key=ctx.key)
-    return StepResult("done", task.title[:300])
-
-
 def _change_tag(add: bool) -> Callable[[StepContext], StepResult]:
     def handler(ctx: StepContext) -> StepResult:
         from portal.donors.services import tags_by_name
@@ -203,11 +191,6 @@ def _change_tag(add: bool) -> Callable[[StepContext], StepResult]:
 register_step("send_email", "Send an email", _send_email,
               options=[StepOption("template_id", "Email template", "template")],
               describe=lambda c: f"Email “{_template_name(c.get('template_id'))}”")
-register_step("create_task", "Create a task for staff", _create_task,
-              options=[StepOption("title", "Task title", help="Tokens work here, e.g. Call {{ full_name }}"),
-                       StepOption("role", "For the team", "role"),
-                       StepOption("due_days", "Due after (days)", "number", required=False)],
-              describe=lambda c: f"Task for {c.get('role', 'fundraiser')}s: “{c.get('title', '')}”")
 register_step("add_tag", "Add a tag", _change_tag(True), options=[StepOption("tag", "Tag", "tag")],
               describe=lambda c: f"Add the tag “{c.get('tag', '')}”")
 register_step("remove_tag", "Remove a tag", _change_tag(False), options=[StepOption("tag", "Tag", "tag")],
@@ -549,28 +532,9 @@ def advance_run(run_id: int, held: jobs.HeldJobs) -> int:
 
 # ---------------------------------------------------------------- reporting
 
-class _PlusDays(FunctionElement):
-    """timestamp + N days, which SQLite and PostgreSQL spell differently."""
-
-    type = DateTime()
-    inherit_cache = True
-
-
-@compiles(_PlusDays, "sqlite")
-def _plus_days_sqlite(element, compiler, **kw):
-    moment, days = list(element.clauses)
-    return f"datetime({compiler.process(moment, **kw)}, '+' || {compiler.process(days, **kw)} || ' days')"
-
-
-@compiles(_PlusDays, "postgresql")
-def _plus_days_postgresql(element, compiler, **kw):
-    moment, days = list(element.clauses)
-    return f"({compiler.process(moment, **kw)} + make_interval(days => {compiler.process(days, **kw)}))"
-
-
 def _gave_within(donor_column, since_column, days: int):
     return exists().where(Gift.donor_id == donor_column, Gift.status == "received", Gift.received_at > since_column,
-                          Gift.received_at <= _PlusDays(since_column, days))
+                          Gift.received_at <= plus_days(since_column, days))
 
 
 @dataclass

@@ -6,6 +6,8 @@ set-based query on either.
 """
 from __future__ import annotations
 
+from numbers import Integral
+
 from sqlalchemy import BigInteger, DateTime, Integer, case, literal, select, text
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
@@ -70,14 +72,16 @@ def _as_timestamp_pg(element, compiler, **kw):
 
 
 class _plus_interval(FunctionElement):
-    """A datetime moved by a whole number of UNITs (a bound parameter, so cached SQL fits any amount)."""
+    """A datetime moved by a whole number of UNITs: a column, or a number (sent as a bound parameter, so
+    cached SQL fits any amount).
+    The one way to add an interval in SQL: tests/unit/test_sql_intervals.py holds both databases to the same answers."""
 
     type = DateTime()
     inherit_cache = True
     UNIT = ""
 
-    def __init__(self, value, amount: int):
-        super().__init__(value, literal(int(amount), Integer))
+    def __init__(self, value, amount: int | ColumnElement):
+        super().__init__(value, literal(int(amount), Integer) if isinstance(amount, Integral) else amount)
 
 
 class plus_days(_plus_interval):
@@ -92,8 +96,13 @@ class plus_minutes(_plus_interval):
 
 @compiles(_plus_interval, "sqlite")
 def _plus_interval_sqlite(element, compiler, **kw):
+    # SQLite moves the whole seconds (given without the fraction, which it would round to milliseconds) and
+    # the microseconds are carried over as written: the result is text in SQLAlchemy's own format, so it
+    # compares with stored timestamps exactly as PostgreSQL's timestamp would.
     value, amount = (compiler.process(arg, **kw) for arg in element.clauses)
-    return f"(strftime('%Y-%m-%d %H:%M:%f', {value}, CAST({amount} AS TEXT) || ' {element.UNIT}') || '000')"
+    moved = f"strftime('%Y-%m-%d %H:%M:%S', substr({value}, 1, 19), CAST({amount} AS TEXT) || ' {element.UNIT}')"
+    micro = f"CASE WHEN length({value}) > 19 THEN substr({value} || '000000', 20, 7) ELSE '.000000' END"
+    return f"({moved} || {micro})"
 
 
 @compiles(_plus_interval, "postgresql")

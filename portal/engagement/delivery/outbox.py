@@ -20,22 +20,22 @@ Delivery (deliver_messages) is safe against a worker dying at any point:
 from __future__ import annotations
 
 import logging
-import re
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Callable
 
-from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 from flask import current_app
-from sqlalchemy import DateTime, bindparam, event, func, insert, or_, select, update
+from sqlalchemy import DateTime, bindparam, event, func, or_, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from portal import jobs
+from portal.email_address import email_problem
 from portal.engagement.models import EmailMessage
 from portal.extensions import db
-from portal.journey.models import Touchpoint
+from portal.journey.services import TouchpointWriter
 from portal.mail import (HEADER_NAME, ConnectionLost, PermanentDeliveryError, SmtpConnection, TemporaryDeliveryError,
                          build_message, envelope_sender, parse_mail_url)
 from portal.timeutil import utcnow
@@ -50,28 +50,6 @@ BATCH_TIME_LIMIT = timedelta(minutes=5)  # then the rest of the batch is handed 
 JOB_TIMEOUT = 15 * 60  # RQ's limit for one delivery job, well above the batch time limit
 SENDABLE = ("pending", "sending", "sent", "stored")
 CLAIM_RETRY_PAUSES = (0.5, 1, 2, 4, 8, None)  # seconds between attempts to claim while the database is busy  # what counts towards the marketing frequency cap
-
-
-# Addresses of this plain shape are always valid; anything else gets the full (slower) check and its reason.
-_PLAIN_ADDRESS = re.compile(r"^[A-Za-z0-9_+-]+(\.[A-Za-z0-9_+-]+)*@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}$")
-
-
-def _special_use(address: str) -> bool:
-    domain = address.rsplit("@", 1)[1].lower()
-    return any(domain == name or domain.endswith("." + name) for name in SPECIAL_USE_DOMAIN_NAMES)
-
-
-def address_problem(address: str | None) -> str | None:
-    """Why an address cannot be sent to, or None. Deliverability (DNS) is the mail server's business."""
-    if not address or not address.strip():
-        return "No email address."
-    if len(address) <= 254 and _PLAIN_ADDRESS.match(address) and not _special_use(address):
-        return None
-    try:
-        validate_email(address.strip(), check_deliverability=False)
-    except EmailNotValidError as exc:
-        return f"Invalid email address: {exc}"
-    return None
 
 
 def marketing_headers(donor_id: int) -> dict[str, str]:
@@ -104,7 +82,7 @@ def queue_email(to_email: str, subject: str, text_body: str, *, html_body: str |
         raise ValueError("header names may contain only letters, digits and hyphens")
     if category == "marketing" and donor_id:
         headers = {**marketing_headers(donor_id), **headers}
-    problem = address_problem(to_email)
+    problem = email_problem((to_email or "").strip())
     message = EmailMessage(to_email=(to_email or "").strip()[:254], subject=subject[:300], text_body=text_body,
                            html_body=html_body, donor_id=donor_id, category=category, purpose=purpose[:60],
                            idempotency_key=key, message_id=new_message_id(), headers=headers,
@@ -228,7 +206,6 @@ def _outcome_statement(with_content: bool, dialect: str):
 
 
 _OUTCOME: dict[tuple[bool, str], object] = {}
-_SENT_TOUCHPOINT = insert(Touchpoint.__table__)
 
 
 class Outcomes:
@@ -241,7 +218,7 @@ class Outcomes:
         self.token = token
         self.connection = db.engine.connect()
         self.dialect = self.connection.dialect.name
-        self.touchpoints = 0  # email_sent touchpoints written, for the journey's reactors
+        self.touchpoints = TouchpointWriter(self.connection)
 
     def write(self, item: Outgoing, *, status: str, error: str = "", retry_at: datetime | None = None) -> bool:
         """Add one message's outcome to the open transaction; False if this worker no longer holds it."""
@@ -257,11 +234,8 @@ class Outcomes:
         if not self.connection.execute(_OUTCOME[shape], params).rowcount:
             return False
         if sent and item.donor_id:
-            self.connection.execute(_SENT_TOUCHPOINT, {
-                "donor_id": item.donor_id, "kind": "email_sent", "summary": item.subject[:300], "channel": "email",
-                "occurred_at": now, "actor_label": "",
-                "data": {"message_id": item.id, "category": item.category, "purpose": item.purpose}})
-            self.touchpoints += 1
+            self.touchpoints.record(item.donor_id, "email_sent", item.subject, channel="email", occurred_at=now,
+                                    data={"message_id": item.id, "category": item.category, "purpose": item.purpose})
         return True
 
     def commit(self) -> None:
@@ -272,10 +246,7 @@ class Outcomes:
 
     def close(self) -> None:
         self.connection.close()
-        if self.touchpoints:  # the sweep would find them too; this saves it the wait
-            from portal.journey.reactors import process_pending
-
-            jobs.enqueue_now("default", process_pending)
+        self.touchpoints.process_written()
 
 
 def _retry_outcome(item: Outgoing) -> tuple[str, datetime | None]:
@@ -294,17 +265,31 @@ def _fail_or_retry(item: Outgoing, outcomes: Outcomes, error: str, *, permanent:
     return "retry" if status == "pending" else "failed"
 
 
+@dataclass(frozen=True)
+class DeliveryHooks:
+    """What a sender of many messages (bulk sends) does around each delivery batch it is part of."""
+    before_sending: Callable[[list[Outgoing]], None]  # fill in the claimed messages that were queued unrendered
+    after_sending: Callable[[list[Outgoing]], None]  # e.g. mark a send done once none of its messages waits
+
+
+_HOOKS: list[DeliveryHooks] = []
+
+
+def add_delivery_hooks(hooks: DeliveryHooks) -> None:
+    if hooks not in _HOOKS:
+        _HOOKS.append(hooks)
+
+
 @jobs.job
 def deliver_messages(message_ids: list[int]) -> dict[str, int]:
     """Send a batch over one SMTP connection; each message's outcome is committed as soon as it is known."""
-    from portal.engagement import bulk
-
     token = uuid.uuid4().hex
     batch = claim(list(message_ids), token)
     counts = {"sent": 0, "retry": 0, "failed": 0, "skipped": 0, "released": 0}
     if not batch:
         return counts
-    bulk.render_claimed(batch)
+    for hooks in _HOOKS:
+        hooks.before_sending(batch)
     outcomes = Outcomes(token)
     try:
         if current_app.config.get("MAIL_URL"):
@@ -318,14 +303,15 @@ def deliver_messages(message_ids: list[int]) -> dict[str, int]:
     if released:
         counts["released"] = len(released)
         jobs.enqueue_now("mail", deliver_messages, released, job_timeout=JOB_TIMEOUT)
-    bulk.finish_completed({item.bulk_send_id for item in batch if item.bulk_send_id})
+    for hooks in _HOOKS:
+        hooks.after_sending(batch)
     return counts
 
 
 def _store_without_server(batch: list[Outgoing], outcomes: Outcomes, counts: dict) -> None:
     """Development without MAIL_URL: the message is kept for the mail log, as if sent."""
     for item in batch:
-        problem = item.problem or address_problem(item.to_email)
+        problem = item.problem or email_problem(item.to_email)
         if problem:
             outcomes.write(item, status="skipped", error=problem)
             counts["skipped"] += 1
@@ -349,7 +335,7 @@ def _send_over_smtp(batch: list[Outgoing], outcomes: Outcomes, counts: dict) -> 
                 renewed = now
             if done and done % 100 == 0:
                 jobs.report_progress(done, len(batch), "Sending")
-            problem = item.problem or address_problem(item.to_email)
+            problem = item.problem or email_problem(item.to_email)
             if problem:
                 outcomes.write(item, status="skipped", error=problem)
                 outcomes.commit()

@@ -1,0 +1,1 @@
+"""Help-centre search on Whoosh: analysis, index storage, ranking, snippets and spelling."""

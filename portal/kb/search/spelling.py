@@ -1,0 +1,29 @@
+""""Did you mean": each query word not in the index replaced by the closest word that is."""
+from __future__ import annotations
+
+from portal.kb.search.ranking import words_of
+from portal.kb.search.storage import Snapshot, reading
+
+
+def correct(text: str) -> str | None:
+    """The query with each word that isn't in the index replaced by the closest word that is, if any."""
+    with reading() as snap:
+        return _correct(snap, text)
+
+
+def _correct(snap: Snapshot, text: str) -> str | None:
+    reader = snap.searcher.reader()
+    corrector = snap.searcher.corrector("spell")
+    changed = False
+    out = []
+    for word in words_of(text):
+        if len(word) < 3 or word.isdigit() or ("spell", word) in reader:
+            out.append(word)
+            continue
+        suggestions = corrector.suggest(word, limit=1, maxdist=2, prefix=1)
+        if suggestions:
+            out.append(suggestions[0])
+            changed = True
+        else:
+            out.append(word)
+    return " ".join(out) if changed else None
