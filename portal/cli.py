@@ -44,12 +44,16 @@ def create_user_command(email: str, role: str, name: str, password: str) -> None
 def worker_command(queues: str, with_scheduler: bool, burst: bool) -> None:
     """Run an RQ worker for this app (needs REDIS_URL)."""
     from redis import Redis
-    from rq import Queue, Worker
+    from rq import Queue
+
+    from portal import jobs
+    from portal.extensions import db
 
     if not current_app.config.get("REDIS_URL"):
         raise click.UsageError("Set REDIS_URL to run a worker; without it jobs run inside the web process.")
+    jobs.configure_job_engine(db.engine, current_app.config["JOB_LOCK_TIMEOUT_SECONDS"])
     connection = Redis.from_url(current_app.config["REDIS_URL"])
-    worker = Worker([Queue(name, connection=connection) for name in queues.split(",")], connection=connection)
+    worker = jobs.PortalWorker([Queue(name, connection=connection) for name in queues.split(",")], connection=connection)
     worker.work(with_scheduler=with_scheduler, burst=burst)
 
 

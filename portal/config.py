@@ -41,6 +41,8 @@ class Config:
     # "thread": jobs run in a background thread of the web process (no Redis needed);
     # "sync": run right after commit and wait (tests); "rq": real Redis queues.
     JOBS_MODE = os.environ.get("JOBS_MODE") or ("rq" if os.environ.get("REDIS_URL") else "thread")
+    # A job's PostgreSQL session gives up waiting for a lock after this long (see jobs.configure_job_engine).
+    JOB_LOCK_TIMEOUT_SECONDS = float(os.environ.get("JOB_LOCK_TIMEOUT_SECONDS", "30"))
     MAIL_URL = os.environ.get("MAIL_URL") or None
     MAIL_FROM = os.environ.get("MAIL_FROM", "Friends of the Harbour Trust <hello@harbourtrust.example>")
     BASE_URL = os.environ.get("BASE_URL", "http://127.0.0.1:5000")

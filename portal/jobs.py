@@ -23,9 +23,9 @@ from typing import Any, Callable, Iterator
 from flask import Flask, current_app, has_app_context
 from redis import Redis
 from redis.exceptions import RedisError
-from rq import Queue
+from rq import Queue, Worker
 from rq.job import Job, get_current_job
-from sqlalchemy import event
+from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session
 
 from portal.extensions import db
@@ -33,6 +33,8 @@ from portal.extensions import db
 log = logging.getLogger(__name__)
 
 QUEUES = ("default", "mail", "index", "reports")
+# How long the worker's command thread waits on Redis before it looks at its stop flag again.
+COMMAND_POLL_SECONDS = 1.0
 _worker_app: Flask | None = None
 
 
@@ -61,6 +63,8 @@ def job(func: Callable) -> Callable:
             from portal import create_app
 
             _worker_app = create_app()
+            with _worker_app.app_context():
+                configure_job_engine(db.engine, _worker_app.config["JOB_LOCK_TIMEOUT_SECONDS"])
         with _worker_app.app_context():
             try:
                 return func(*args, **kwargs)
@@ -68,6 +72,50 @@ def job(func: Callable) -> Callable:
                 db.session.remove()
 
     return wrapper
+
+
+def configure_job_engine(engine: Engine, lock_timeout_seconds: float) -> None:
+    """Every new PostgreSQL connection of a job process waits at most `lock_timeout_seconds` for a row or
+    table lock: a job stuck behind someone else's open transaction fails (and is retried by the sweep)
+    instead of holding its worker indefinitely."""
+    if engine.dialect.name != "postgresql":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _set_lock_timeout(dbapi_connection, _record) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"SET lock_timeout = {int(lock_timeout_seconds * 1000)}")
+        cursor.close()
+        dbapi_connection.commit()
+
+
+class PortalWorker(Worker):
+    """RQ's forking worker, with a bounded shutdown and a clean database pool in each work-horse.
+
+    RQ (2.2 and later) runs its command thread with `sleep_time=60` and, on shutdown, sends UNSUBSCRIBE
+    and then calls the thread's `stop()`. Since redis-py 8.2 `stop()` joins the thread with no bound; when
+    the thread has already read the UNSUBSCRIBE reply it waits up to `sleep_time` for a new
+    subscription, so every shutdown could hang for a minute. Polling every COMMAND_POLL_SECONDS
+    bounds that wait with any redis-py version, at the cost of one idle wake-up a second."""
+
+    def subscribe(self) -> None:
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = self.pubsub.run_in_thread(
+            sleep_time=COMMAND_POLL_SECONDS, daemon=True, exception_handler=self._pubsub_exception_handler
+        )
+
+    def main_work_horse(self, job: Job, queue: Queue) -> None:
+        prepare_work_horse()
+        super().main_work_horse(job, queue)
+
+
+def prepare_work_horse() -> None:
+    """In a freshly forked work-horse: forget the pooled connections inherited from the worker without
+    closing them (they are the parent's sockets), so the job opens its own."""
+    if has_app_context():
+        for engine in db.engines.values():
+            engine.dispose(close=False)
 
 
 class JobRunner:
