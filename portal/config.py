@@ -37,6 +37,11 @@ class Config:
     SQLALCHEMY_ENGINE_OPTIONS: dict = {}
     # A pooled PostgreSQL connection idle for longer than this is pinged before reuse (see portal/__init__.py).
     DB_PING_AFTER_IDLE_SECONDS = float(os.environ.get("DB_PING_AFTER_IDLE_SECONDS", "10"))
+    # Seconds to wait for a new PostgreSQL connection before the request gets the "back shortly" page.
+    DB_CONNECT_TIMEOUT_SECONDS = int(os.environ.get("DB_CONNECT_TIMEOUT_SECONDS", "5"))
+    # Shown on the page answered while the database is unreachable (the settings page's name needs it).
+    ORGANISATION_NAME = os.environ.get("ORGANISATION_NAME", "Harbour Trust")
+    UNAVAILABLE_RETRY_AFTER_SECONDS = 30
     REDIS_URL = os.environ.get("REDIS_URL") or None
     # "thread": jobs run in a background thread of the web process (no Redis needed);
     # "sync": run right after commit and wait (tests); "rq": real Redis queues.

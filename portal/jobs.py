@@ -16,15 +16,18 @@ import functools
 import logging
 import queue as stdlib_queue
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 from flask import Flask, current_app, has_app_context
 from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from rq import Queue, Worker
 from rq.job import Job, get_current_job
+from rq.worker.base import StopRequested
 from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session
 
@@ -108,6 +111,80 @@ class PortalWorker(Worker):
     def main_work_horse(self, job: Job, queue: Queue) -> None:
         prepare_work_horse()
         super().main_work_horse(job, queue)
+
+    stop_signalled = False
+
+    def request_stop(self, signum, frame) -> None:
+        self.stop_signalled = True  # so that keep_running knows this exit was asked for
+        super().request_stop(signum, frame)
+
+    def heartbeat(self, timeout: int | None = None, pipeline=None) -> None:
+        """RQ calls this before each dequeue and after each job: while Redis is down the worker waits here,
+        logging the outage once, instead of logging every retry or quitting. After a Redis restart
+        without persistence it registers itself again, so it is listed among the workers."""
+        if pipeline is not None or self.is_horse:
+            return super().heartbeat(timeout, pipeline)
+        try:
+            return super().heartbeat(timeout)
+        except RedisError:
+            wait_for_redis(self.connection, f"worker {self.name}", should_stop=lambda: self.stop_signalled)
+        if not self.connection.exists(self.key):
+            self.register_birth()
+        return super().heartbeat(timeout)
+
+    def _pubsub_exception_handler(self, exc, pubsub, pubsub_thread) -> None:
+        if isinstance(exc, RedisConnectionError):
+            time.sleep(2.0)  # redis-py resubscribes once Redis answers; the main loop logs the outage
+            return
+        super()._pubsub_exception_handler(exc, pubsub, pubsub_thread)
+
+
+REDIS_RETRY_FIRST_SECONDS = 1.0
+REDIS_RETRY_MAX_SECONDS = 30.0
+
+
+def wait_for_redis(connection: Redis, what: str, should_stop: Callable[[], bool] = lambda: False) -> None:
+    """Return once Redis answers, trying again after 1 s, 2 s, 4 s ... up to 30 s between tries. An outage
+    is logged once when it is noticed and once when it ends, not on every try. Raises StopRequested when
+    `should_stop()` says the process was asked to stop meanwhile."""
+    delay = REDIS_RETRY_FIRST_SECONDS
+    noticed = False
+    while True:
+        if should_stop():
+            raise StopRequested()
+        try:
+            connection.ping()
+        except RedisError as error:
+            if not noticed:
+                log.warning("%s: Redis unavailable (%s); retrying with backoff up to %g s", what, error,
+                            REDIS_RETRY_MAX_SECONDS)
+                noticed = True
+            time.sleep(delay)
+            delay = min(delay * 2, REDIS_RETRY_MAX_SECONDS)
+            continue
+        if noticed:
+            log.warning("%s: Redis is back; resuming", what)
+        return
+
+
+def keep_running(what: str, connection: Redis, run: Callable[[], bool]) -> None:
+    """Run a worker's or the scheduler's main loop, `run()`, which returns True when it finished as asked
+    (a burst done, a stop signal). When it ends any other way (Redis went away under it and RQ gave up,
+    or the loop quit on an error) wait for Redis and run it again, so the process never has to be
+    restarted by hand after an outage."""
+    while True:
+        try:
+            if run():
+                return
+        except (StopRequested, KeyboardInterrupt):
+            return
+        except RedisError as error:
+            log.debug("%s stopped on a Redis error: %s", what, error)
+        try:
+            wait_for_redis(connection, what)
+            time.sleep(REDIS_RETRY_FIRST_SECONDS)  # a loop that keeps failing with Redis up must not spin
+        except (StopRequested, KeyboardInterrupt):
+            return
 
 
 def prepare_work_horse() -> None:

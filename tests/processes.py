@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -56,3 +57,53 @@ def finish(process: subprocess.Popen, timeout: float = 60) -> str:
                     f"Its output:\n{output.decode(errors='replace')[-3000:]}")
     assert process.returncode == 0, output.decode(errors="replace")[-3000:]
     return output.decode(errors="replace")
+
+
+class PrivateRedis:
+    """A redis-server of the test's own on a spare loopback port, without persistence, that the test can
+    stop (an outage) and start again on the same port (the recovery)."""
+
+    def __init__(self, workdir: Path):
+        self.workdir = workdir
+        self.port = 0
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        import redis
+
+        if not self.port:
+            from tests.conftest import free_port
+
+            self.port = free_port()
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(self.workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                client.ping()
+                return
+            except redis.exceptions.ConnectionError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=20)
+        self.process = None
+
+
+def wait_until(condition, timeout: float, what: str) -> None:
+    """Poll `condition()` until it holds; fail with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(0.05)
