@@ -19,6 +19,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, Callable, Iterator
 
 from flask import Flask, current_app, has_app_context
@@ -256,6 +257,23 @@ class JobRunner:
             log.error("in-process job %s (%s) failed", pending.job_id, pending.func.__name__)
         return job
 
+    def schedule(self, when: datetime, pending: PendingJob) -> None:
+        """Run `pending` at `when` (naive UTC). With Redis, RQ's scheduler (in `flask worker`) enqueues it
+        then; in the web process a timer submits it; "sync" (tests) only records it in the queue's
+        ScheduledJobRegistry. If this is lost (Redis down, process restarted) the sweep still finds the work."""
+        at = when.replace(tzinfo=timezone.utc)
+        if self.mode == "thread":
+            delay = max(0.0, (at - datetime.now(timezone.utc)).total_seconds())
+            timer = threading.Timer(delay, self.submit, args=(pending,))
+            timer.daemon = True
+            timer.start()
+            return
+        try:
+            self.queue(pending.queue).enqueue_at(at, pending.func, *pending.args, job_id=pending.job_id, **pending.kwargs)
+        except RedisError:
+            log.warning("Redis unavailable; job %s (%s) due %s left for the sweep", pending.job_id,
+                        pending.func.__name__, when)
+
     def fetch(self, job_id: str) -> Job | None:
         try:
             return Job.fetch(job_id, connection=self.connection)
@@ -280,6 +298,15 @@ def enqueue_after_commit(queue: str, func: Callable, *args: Any, **kwargs: Any) 
 def enqueue_now(queue: str, func: Callable, *args: Any, **kwargs: Any) -> str:
     pending = PendingJob(queue, func, args, kwargs)
     runner().submit(pending)
+    return pending.job_id
+
+
+def enqueue_at(when: datetime, queue: str, func: Callable, *args: Any, **kwargs: Any) -> str:
+    """Run func(*args) at `when` (naive UTC), e.g. a retry at its due time rather than at the next sweep."""
+    if queue not in QUEUES:
+        raise ValueError(f"unknown queue {queue!r}")
+    pending = PendingJob(queue, func, args, kwargs)
+    runner().schedule(when, pending)
     return pending.job_id
 
 
