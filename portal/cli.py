@@ -38,7 +38,8 @@ def create_user_command(email: str, role: str, name: str, password: str) -> None
 
 
 @click.command("worker")
-@click.option("--queues", default="default,mail,index,reports", show_default=True)
+@click.option("--queues", default="mail,default,index,reports", show_default=True,
+              help="Queues in priority order: each job is taken from the first queue that has one.")
 @click.option("--with-scheduler/--no-scheduler", default=True, show_default=True)
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
 def worker_command(queues: str, with_scheduler: bool, burst: bool) -> None:

@@ -36,7 +36,9 @@ from portal.extensions import db
 
 log = logging.getLogger(__name__)
 
-QUEUES = ("default", "mail", "index", "reports")
+# In priority order: a worker listening on several queues always takes mail first, so a backlog of
+# background work (touchpoint processing, suggestions, reports) never holds up delivery.
+QUEUES = ("mail", "default", "index", "reports")
 # How long the worker's command thread waits on Redis before it looks at its stop flag again.
 COMMAND_POLL_SECONDS = 1.0
 _worker_app: Flask | None = None
@@ -188,11 +190,17 @@ def keep_running(what: str, connection: Redis, run: Callable[[], bool]) -> None:
             return
 
 
+# Pools a work-horse inherited: kept referenced until the horse's os._exit, because a driver connection that
+# is garbage-collected says goodbye to the server on the socket it shares with the parent worker.
+_inherited_pools: list = []
+
+
 def prepare_work_horse() -> None:
-    """In a freshly forked work-horse: forget the pooled connections inherited from the worker without
+    """In a freshly forked work-horse: set aside the pooled connections inherited from the worker without
     closing them (they are the parent's sockets), so the job opens its own."""
     if has_app_context():
         for engine in db.engines.values():
+            _inherited_pools.append(engine.pool)
             engine.dispose(close=False)
 
 

@@ -326,6 +326,11 @@ def _database_search(query: str, *, scope: str, tag: str | None, page: int, per_
                       degraded=True)
 
 
+def index_readable() -> int:
+    """For the readiness check: how many articles this node's search index holds (IndexUnavailable if none)."""
+    return index.check_readable()
+
+
 @dataclass
 class PendingSearch:
     """A search being typed or just settled, held in memory until the recorder writes it."""

@@ -67,7 +67,8 @@ def test_a_work_horse_forgets_the_inherited_pool_without_closing_its_connections
     finally:
         fresh.close()
     assert driver_connection.execute(text("SELECT 1").text).fetchone()[0] == 1  # still the worker's, still open
-    driver_connection.close()
+    assert jobs._inherited_pools[-1] is pool_before  # kept referenced: never finalised by the horse
+    jobs._inherited_pools.pop().dispose()
 
 
 @pytest.mark.postgres
@@ -79,3 +80,17 @@ def test_job_sessions_on_postgresql_give_up_waiting_for_a_lock(app):
             assert connection.scalar(text("SHOW lock_timeout")) == "2500ms"
     finally:
         engine.dispose()
+
+
+@pytest.mark.redis
+def test_a_worker_on_every_queue_takes_mail_before_a_backlog_of_background_jobs(app, redis_url, tmp_path):
+    from portal.engagement import outbox
+
+    connection = Redis.from_url(redis_url)
+    backlog = [Queue("default", connection=connection).enqueue(jobs.sweep_due_work) for _ in range(3)]
+    mail = Queue("mail", connection=connection).enqueue(outbox.deliver_messages, [])  # queued last
+    finish(start_flask(flask_environment(app, redis_url, tmp_path), "worker", "--burst", "--no-scheduler"), timeout=120)
+    for job in (*backlog, mail):
+        job.refresh()
+    assert mail.is_finished and all(job.is_finished for job in backlog)
+    assert mail.ended_at <= min(job.started_at for job in backlog)
