@@ -33,6 +33,7 @@ def _init_extensions(app: Flask) -> None:
     from portal.extensions import csrf, db, htmx, limiter, login_manager, migrate
 
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    _bound_connect_wait(app)
     db.init_app(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
@@ -41,9 +42,27 @@ def _init_extensions(app: Flask) -> None:
             ping_after_idle(db.engine, app.config["DB_PING_AFTER_IDLE_SECONDS"])
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
+    _limiter_falls_back_to_memory(app)
     limiter.init_app(app)
     htmx.init_app(app)
     login_manager.init_app(app)
+
+
+def _limiter_falls_back_to_memory(app: Flask) -> None:
+    """While the shared rate-limit storage (Redis) is down, each process counts in its own memory, so
+    sign-in keeps working and keeps being limited; Flask-Limiter returns to Redis once it answers again."""
+    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
+    if app.config["RATELIMIT_STORAGE_URI"].startswith(("redis://", "rediss://")):
+        app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 1, "socket_timeout": 1})
+
+
+def _bound_connect_wait(app: Flask) -> None:
+    """An unreachable PostgreSQL host fails a request after DB_CONNECT_TIMEOUT_SECONDS instead of hanging it."""
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        return
+    options = dict(app.config["SQLALCHEMY_ENGINE_OPTIONS"])
+    options["connect_args"] = {"connect_timeout": app.config["DB_CONNECT_TIMEOUT_SECONDS"], **options.get("connect_args", {})}
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -89,11 +108,11 @@ def _init_web(app: Flask) -> None:
 
 def _init_blueprints(app: Flask) -> None:
     """Each domain registers its blueprints and extension points (nav, panels, tiles) in its init_app."""
-    from portal import (auth, donors, engagement, feedback, giving, insights, journey, kb, loyalty, retention,
+    from portal import (auth, donors, engagement, feedback, giving, insights, journey, kb, loyalty, ops, retention,
                         selfservice, settings, staff, support)
 
     for domain in (auth, staff, donors, giving, journey, settings, engagement, support, feedback, retention, loyalty,
-                   selfservice, kb, insights):
+                   selfservice, kb, insights, ops):
         domain.init_app(app)
 
 

@@ -38,19 +38,45 @@ def create_user_command(email: str, role: str, name: str, password: str) -> None
 
 
 @click.command("worker")
-@click.option("--queues", default="default,mail,index,reports", show_default=True)
+@click.option("--queues", default="mail,default,index,reports", show_default=True,
+              help="Queues in priority order: each job is taken from the first queue that has one.")
 @click.option("--with-scheduler/--no-scheduler", default=True, show_default=True)
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
 def worker_command(queues: str, with_scheduler: bool, burst: bool) -> None:
     """Run an RQ worker for this app (needs REDIS_URL)."""
     from redis import Redis
-    from rq import Queue, Worker
+    from redis.exceptions import RedisError
+    from rq import Queue
+
+    from portal import jobs
+    from portal.extensions import db
 
     if not current_app.config.get("REDIS_URL"):
         raise click.UsageError("Set REDIS_URL to run a worker; without it jobs run inside the web process.")
+    jobs.configure_job_engine(db.engine, current_app.config["JOB_LOCK_TIMEOUT_SECONDS"])
     connection = Redis.from_url(current_app.config["REDIS_URL"])
-    worker = Worker([Queue(name, connection=connection) for name in queues.split(",")], connection=connection)
-    worker.work(with_scheduler=with_scheduler, burst=burst)
+
+    def work() -> bool:
+        worker = jobs.PortalWorker([Queue(name, connection=connection) for name in queues.split(",")],
+                                   connection=connection)
+        try:
+            worker.work(with_scheduler=with_scheduler, burst=burst)
+        except RedisError:
+            if worker.stop_signalled:  # stopping during an outage: its death cannot be recorded, nothing else
+                return True
+            raise
+        return worker.stop_signalled or (burst and _redis_answers(connection))
+
+    jobs.keep_running("worker", connection, work)
+
+
+def _redis_answers(connection) -> bool:
+    from redis.exceptions import RedisError
+
+    try:
+        return bool(connection.ping())
+    except RedisError:
+        return False
 
 
 @jobs_cli.command("sweep")
@@ -93,14 +119,20 @@ def scheduler_command() -> None:
 
     from redis import Redis
 
-    from portal import schedule
+    from portal import jobs, schedule
 
     if not current_app.config.get("REDIS_URL"):
         raise click.UsageError("Set REDIS_URL to run the scheduler; without it the web process runs periodic jobs itself.")
     # RQ reads cron expressions in the process's local time; ours are written in UTC.
     os.environ["TZ"] = "UTC"
     time.tzset()
-    schedule.cron_scheduler(Redis.from_url(current_app.config["REDIS_URL"])).start()
+    connection = Redis.from_url(current_app.config["REDIS_URL"])
+
+    def run() -> bool:
+        schedule.cron_scheduler(connection).start()
+        return True  # start() returns only when asked to stop; a Redis error raises
+
+    jobs.keep_running("scheduler", connection, run)
 
 
 @giving_cli.command("rebuild-stats")

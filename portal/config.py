@@ -37,14 +37,22 @@ class Config:
     SQLALCHEMY_ENGINE_OPTIONS: dict = {}
     # A pooled PostgreSQL connection idle for longer than this is pinged before reuse (see portal/__init__.py).
     DB_PING_AFTER_IDLE_SECONDS = float(os.environ.get("DB_PING_AFTER_IDLE_SECONDS", "10"))
+    # Seconds to wait for a new PostgreSQL connection before the request gets the "back shortly" page.
+    DB_CONNECT_TIMEOUT_SECONDS = int(os.environ.get("DB_CONNECT_TIMEOUT_SECONDS", "5"))
+    # Shown on the page answered while the database is unreachable (the settings page's name needs it).
+    ORGANISATION_NAME = os.environ.get("ORGANISATION_NAME", "Harbour Trust")
+    UNAVAILABLE_RETRY_AFTER_SECONDS = 30
     REDIS_URL = os.environ.get("REDIS_URL") or None
     # "thread": jobs run in a background thread of the web process (no Redis needed);
     # "sync": run right after commit and wait (tests); "rq": real Redis queues.
     JOBS_MODE = os.environ.get("JOBS_MODE") or ("rq" if os.environ.get("REDIS_URL") else "thread")
+    # A job's PostgreSQL session gives up waiting for a lock after this long (see jobs.configure_job_engine).
+    JOB_LOCK_TIMEOUT_SECONDS = float(os.environ.get("JOB_LOCK_TIMEOUT_SECONDS", "30"))
     MAIL_URL = os.environ.get("MAIL_URL") or None
     MAIL_FROM = os.environ.get("MAIL_FROM", "Friends of the Harbour Trust <hello@harbourtrust.example>")
     BASE_URL = os.environ.get("BASE_URL", "http://127.0.0.1:5000")
     KB_INDEX_DIR = os.environ.get("KB_INDEX_DIR", str(INSTANCE / "kb-index"))
+    KB_SEARCH_FLUSH_SECONDS = 5  # how often each web process writes its settled help-centre searches
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or os.environ.get("REDIS_URL") or "memory://"
     RATELIMIT_HEADERS_ENABLED = True
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute;50 per hour")
@@ -84,4 +92,5 @@ class TestConfig(Config):
     RATELIMIT_STORAGE_URI = "memory://"
     LOGIN_RATE_LIMIT = "1000 per minute"  # the rate-limit tests set the production limits
     KB_VOTE_RATE_LIMIT = "1000 per minute"
+    KB_SEARCH_FLUSH_SECONDS = 0  # no background writer: a test flushes the search log when it means to
     PASSWORD_HASH_FAST = True

@@ -19,23 +19,31 @@ import functools
 import logging
 import queue as stdlib_queue
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, Callable, Iterator
 
 from flask import Flask, current_app, has_app_context
 from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
-from rq import Queue
+from rq import Queue, Worker
 from rq.job import Job, get_current_job
-from sqlalchemy import event
+from rq.worker.base import StopRequested
+from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session
 
 from portal.extensions import db
 
 log = logging.getLogger(__name__)
 
-QUEUES = ("default", "mail", "index", "reports")
+# In priority order: a worker listening on several queues always takes mail first, so a backlog of
+# background work (touchpoint processing, suggestions, reports) never holds up delivery.
+QUEUES = ("mail", "default", "index", "reports")
+# How long the worker's command thread waits on Redis before it looks at its stop flag again.
+COMMAND_POLL_SECONDS = 1.0
 _worker_app: Flask | None = None
 _app_factory: Callable[[], Flask] | None = None
 
@@ -73,6 +81,8 @@ def job(func: Callable) -> Callable:
             return func(*args, **kwargs)
         if _worker_app is None:  # an RQ worker process: one app for all its jobs
             _worker_app = _app_factory()
+            with _worker_app.app_context():
+                configure_job_engine(db.engine, _worker_app.config["JOB_LOCK_TIMEOUT_SECONDS"])
         with _worker_app.app_context():
             try:
                 return func(*args, **kwargs)
@@ -80,6 +90,130 @@ def job(func: Callable) -> Callable:
                 db.session.remove()
 
     return wrapper
+
+
+def configure_job_engine(engine: Engine, lock_timeout_seconds: float) -> None:
+    """Every new PostgreSQL connection of a job process waits at most `lock_timeout_seconds` for a row or
+    table lock: a job stuck behind someone else's open transaction fails (and is retried by the sweep)
+    instead of holding its worker indefinitely."""
+    if engine.dialect.name != "postgresql":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _set_lock_timeout(dbapi_connection, _record) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"SET lock_timeout = {int(lock_timeout_seconds * 1000)}")
+        cursor.close()
+        dbapi_connection.commit()
+
+
+class PortalWorker(Worker):
+    """RQ's forking worker, with a bounded shutdown and a clean database pool in each work-horse.
+
+    RQ (2.2 and later) runs its command thread with `sleep_time=60` and, on shutdown, sends UNSUBSCRIBE
+    and then calls the thread's `stop()`. Since redis-py 8.2 `stop()` joins the thread with no bound; when
+    the thread has already read the UNSUBSCRIBE reply it waits up to `sleep_time` for a new
+    subscription, so every shutdown could hang for a minute. Polling every COMMAND_POLL_SECONDS
+    bounds that wait with any redis-py version, at the cost of one idle wake-up a second."""
+
+    def subscribe(self) -> None:
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = self.pubsub.run_in_thread(
+            sleep_time=COMMAND_POLL_SECONDS, daemon=True, exception_handler=self._pubsub_exception_handler
+        )
+
+    def main_work_horse(self, job: Job, queue: Queue) -> None:
+        prepare_work_horse()
+        super().main_work_horse(job, queue)
+
+    stop_signalled = False
+
+    def request_stop(self, signum, frame) -> None:
+        self.stop_signalled = True  # so that keep_running knows this exit was asked for
+        super().request_stop(signum, frame)
+
+    def heartbeat(self, timeout: int | None = None, pipeline=None) -> None:
+        """RQ calls this before each dequeue and after each job: while Redis is down the worker waits here,
+        logging the outage once, instead of logging every retry or quitting. After a Redis restart
+        without persistence it registers itself again, so it is listed among the workers."""
+        if pipeline is not None or self.is_horse:
+            return super().heartbeat(timeout, pipeline)
+        try:
+            return super().heartbeat(timeout)
+        except RedisError:
+            wait_for_redis(self.connection, f"worker {self.name}", should_stop=lambda: self.stop_signalled)
+        if not self.connection.exists(self.key):
+            self.register_birth()
+        return super().heartbeat(timeout)
+
+    def _pubsub_exception_handler(self, exc, pubsub, pubsub_thread) -> None:
+        if isinstance(exc, RedisConnectionError):
+            time.sleep(2.0)  # redis-py resubscribes once Redis answers; the main loop logs the outage
+            return
+        super()._pubsub_exception_handler(exc, pubsub, pubsub_thread)
+
+
+REDIS_RETRY_FIRST_SECONDS = 1.0
+REDIS_RETRY_MAX_SECONDS = 30.0
+
+
+def wait_for_redis(connection: Redis, what: str, should_stop: Callable[[], bool] = lambda: False) -> None:
+    """Return once Redis answers, trying again after 1 s, 2 s, 4 s ... up to 30 s between tries. An outage
+    is logged once when it is noticed and once when it ends, not on every try. Raises StopRequested when
+    `should_stop()` says the process was asked to stop meanwhile."""
+    delay = REDIS_RETRY_FIRST_SECONDS
+    noticed = False
+    while True:
+        if should_stop():
+            raise StopRequested()
+        try:
+            connection.ping()
+        except RedisError as error:
+            if not noticed:
+                log.warning("%s: Redis unavailable (%s); retrying with backoff up to %g s", what, error,
+                            REDIS_RETRY_MAX_SECONDS)
+                noticed = True
+            time.sleep(delay)
+            delay = min(delay * 2, REDIS_RETRY_MAX_SECONDS)
+            continue
+        if noticed:
+            log.warning("%s: Redis is back; resuming", what)
+        return
+
+
+def keep_running(what: str, connection: Redis, run: Callable[[], bool]) -> None:
+    """Run a worker's or the scheduler's main loop, `run()`, which returns True when it finished as asked
+    (a burst done, a stop signal). When it ends any other way (Redis went away under it and RQ gave up,
+    or the loop quit on an error) wait for Redis and run it again, so the process never has to be
+    restarted by hand after an outage."""
+    while True:
+        try:
+            if run():
+                return
+        except (StopRequested, KeyboardInterrupt):
+            return
+        except RedisError as error:
+            log.debug("%s stopped on a Redis error: %s", what, error)
+        try:
+            wait_for_redis(connection, what)
+            time.sleep(REDIS_RETRY_FIRST_SECONDS)  # a loop that keeps failing with Redis up must not spin
+        except (StopRequested, KeyboardInterrupt):
+            return
+
+
+# Pools a work-horse inherited: kept referenced until the horse's os._exit, because a driver connection that
+# is garbage-collected says goodbye to the server on the socket it shares with the parent worker.
+_inherited_pools: list = []
+
+
+def prepare_work_horse() -> None:
+    """In a freshly forked work-horse: set aside the pooled connections inherited from the worker without
+    closing them (they are the parent's sockets), so the job opens its own."""
+    if has_app_context():
+        for engine in db.engines.values():
+            _inherited_pools.append(engine.pool)
+            engine.dispose(close=False)
 
 
 class JobRunner:
@@ -143,6 +277,23 @@ class JobRunner:
             log.error("in-process job %s (%s) failed", pending.job_id, pending.name)
         return job
 
+    def schedule(self, when: datetime, pending: PendingJob) -> None:
+        """Run `pending` at `when` (naive UTC). With Redis, RQ's scheduler (in `flask worker`) enqueues it
+        then; in the web process a timer submits it; "sync" (tests) only records it in the queue's
+        ScheduledJobRegistry. If this is lost (Redis down, process restarted) the sweep still finds the work."""
+        at = when.replace(tzinfo=timezone.utc)
+        if self.mode == "thread":
+            delay = max(0.0, (at - datetime.now(timezone.utc)).total_seconds())
+            timer = threading.Timer(delay, self.submit, args=(pending,))
+            timer.daemon = True
+            timer.start()
+            return
+        try:
+            self.queue(pending.queue).enqueue_at(at, pending.func, *pending.args, job_id=pending.job_id, **pending.kwargs)
+        except RedisError:
+            log.warning("Redis unavailable; job %s (%s) due %s left for the sweep", pending.job_id,
+                        pending.func.__name__, when)
+
     def fetch(self, job_id: str) -> Job | None:
         try:
             return Job.fetch(job_id, connection=self.connection)
@@ -167,6 +318,15 @@ def enqueue_after_commit(queue: str, func: Callable | str, *args: Any, **kwargs:
 def enqueue_now(queue: str, func: Callable | str, *args: Any, **kwargs: Any) -> str:
     pending = PendingJob(queue, func, args, kwargs)
     runner().submit(pending)
+    return pending.job_id
+
+
+def enqueue_at(when: datetime, queue: str, func: Callable, *args: Any, **kwargs: Any) -> str:
+    """Run func(*args) at `when` (naive UTC), e.g. a retry at its due time rather than at the next sweep."""
+    if queue not in QUEUES:
+        raise ValueError(f"unknown queue {queue!r}")
+    pending = PendingJob(queue, func, args, kwargs)
+    runner().schedule(when, pending)
     return pending.job_id
 
 

@@ -62,6 +62,7 @@ class InProcessScheduler:
         self.app = app
         self.thread: threading.Thread | None = None
         self.lock = threading.Lock()
+        self.last_run: dict[str, datetime] = {}  # name -> when this process last enqueued it
 
     def start(self) -> None:
         with self.lock:
@@ -76,6 +77,7 @@ class InProcessScheduler:
                 if due_between(periodic, after, until):
                     jobs.enqueue_now(periodic.queue, periodic.func)
                     fired.append(periodic.name)
+                    self.last_run[periodic.name] = until
         return fired
 
     def _loop(self) -> None:
@@ -88,6 +90,33 @@ class InProcessScheduler:
             except Exception:  # a failing tick must not stop the next one
                 log.exception("in-process scheduler tick failed")
             last = now
+
+
+@dataclass(frozen=True)
+class PeriodicRun:
+    periodic: Periodic
+    last_run: datetime | None
+    next_run: datetime
+
+
+def runs(app: Flask, connection) -> list[PeriodicRun]:
+    """Each registered job with its last and next run: from RQ's cron scheduler's own record when one is
+    running (`flask scheduler`), else from the web process's in-process scheduler."""
+    last: dict[str, datetime] = {}
+    upcoming: dict[str, datetime] = {}
+    if app.config["JOBS_MODE"] == "rq":
+        for scheduler in CronScheduler.all(connection):
+            for cron_job in scheduler.get_jobs():
+                if cron_job.latest_enqueue_time:
+                    stamp = cron_job.latest_enqueue_time.replace(tzinfo=None)
+                    last[cron_job.name] = max(stamp, last.get(cron_job.name, stamp))
+                if cron_job.next_enqueue_time:
+                    upcoming[cron_job.name] = cron_job.next_enqueue_time.replace(tzinfo=None)
+    elif "portal_scheduler" in app.extensions:
+        last = dict(app.extensions["portal_scheduler"].last_run)
+    now = utcnow()
+    return [PeriodicRun(p, last.get(p.name), upcoming.get(p.name) or croniter(p.cron, now).get_next(datetime))
+            for p in registered()]
 
 
 def run_in_process(app: Flask) -> None:

@@ -1,19 +1,24 @@
 """Template helpers, error pages and security headers shared by every page."""
 from __future__ import annotations
 
+import logging
+import sqlite3
 from datetime import date, datetime
-
 from typing import Callable
 from urllib.parse import urlencode
 
+import psycopg
 from flask import Flask, abort, current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from flask_login import current_user
 from markupsafe import Markup
+from sqlalchemy import exc as sa_exc
 
 from portal.extensions import db
 from portal.money import format_money
 from portal.timeutil import to_local
+
+log = logging.getLogger(__name__)
 
 
 def _org():
@@ -78,7 +83,29 @@ def _error_page(code: int, detail: str | None = None):
     title, text = ERROR_TEXT.get(code, ERROR_TEXT[500])
     if request.accept_mimetypes.best == "application/json":
         return jsonify(error=title), code
-    return render_template("errors/error.html", code=code, title=title, text=detail or text), code
+    try:
+        return render_template("errors/error.html", code=code, title=title, text=detail or text), code
+    except DATABASE_UNAVAILABLE as error:  # the page's layout reads the organisation's settings
+        return _database_unavailable(error)
+
+
+# What a database that is down, restarting or out of connections raises: SQLAlchemy's wrapped errors, and the
+# drivers' own from the account reader, which runs on raw connections.
+DATABASE_UNAVAILABLE = (sa_exc.OperationalError, sa_exc.TimeoutError, sqlite3.OperationalError, psycopg.OperationalError)
+
+
+def _database_unavailable(error: Exception):
+    """503 while the database cannot be reached (down, restarting, out of connections, a lock not granted in
+    time): a page that needs nothing from the database, and a hint to clients and proxies to retry."""
+    log.error("database unavailable, answered 503 for %s %s: %s", request.method, request.path,
+              str(error).splitlines()[0] if str(error) else type(error).__name__)
+    retry_after = {"Retry-After": str(current_app.config["UNAVAILABLE_RETRY_AFTER_SECONDS"])}
+    if request.accept_mimetypes.best == "application/json":
+        return jsonify(error="The service is unavailable; try again shortly."), 503, retry_after
+    # Rendered without the context processors: Flask-Login's loads the signed-in user from the database.
+    page = current_app.jinja_env.get_template("errors/unavailable.html").render(
+        request=request, organisation_name=current_app.config["ORGANISATION_NAME"])
+    return page, 503, retry_after
 
 
 def init_app(app: Flask) -> None:
@@ -89,6 +116,9 @@ def init_app(app: Flask) -> None:
 
     for code in ERROR_TEXT:
         app.register_error_handler(code, lambda exc, code=code: _error_page(code))
+
+    for unavailable in DATABASE_UNAVAILABLE:
+        app.register_error_handler(unavailable, _database_unavailable)
 
     @app.errorhandler(CSRFError)
     def _csrf_error(exc: CSRFError):

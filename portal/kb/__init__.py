@@ -5,6 +5,7 @@ Offers the help centre to donors and a help panel to the donor portal's home pag
 """
 from __future__ import annotations
 
+import atexit
 import time
 
 import click
@@ -90,12 +91,15 @@ def _me_home_panel(donor=None, **_context):
 
 def init_app(app: Flask) -> None:
     from portal import sweep
+    from portal.kb import services
     from portal.kb import tasks  # noqa: F401  (registers the touchpoint listener that queues suggestions)
     from portal.kb.views import bp, staff_bp
     from portal.web import add_me_nav, add_panel, add_staff_nav
 
     app.register_blueprint(bp)
     app.register_blueprint(staff_bp)
+    recorder = app.extensions["kb_search_recorder"] = services.SearchRecorder(app)
+    atexit.register(recorder.flush_at_exit)
     add_staff_nav(app, "kb_staff.index", "Help centre", ("fundraiser", "support"))
     add_me_nav(app, "kb.me_help", "Help", order=90)
     add_panel(app, "staff_donor_side", _staff_donor_panel)

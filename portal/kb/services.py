@@ -8,11 +8,15 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import threading
+import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Callable, Iterable
 
+from flask import current_app
 from markupsafe import Markup, escape
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -31,6 +35,7 @@ log = logging.getLogger(__name__)
 PER_PAGE = 10
 # Keystrokes of one search-as-you-type are logged as one search if they arrive within this gap.
 SEARCH_SETTLE_SECONDS = 60
+SESSION_TOUCHED_QUERIES = 50  # queries a session remembers as already having a touchpoint
 # "Tickets avoided": see tickets_avoided() for the full definition.
 DEFLECTION_WINDOW = timedelta(hours=24)
 
@@ -320,8 +325,108 @@ def _database_search(query: str, *, scope: str, tag: str | None, page: int, per_
                       degraded=True)
 
 
+def index_readable() -> int:
+    """For the readiness check: how many articles this node's search index holds (IndexUnavailable if none)."""
+    return storage.check_readable()
+
+
+@dataclass
+class PendingSearch:
+    """A search being typed or just settled, held in memory until the recorder writes it."""
+
+    query: str
+    scope: str
+    donor_id: int | None
+    result_count: int
+    top_article_id: int | None
+    searched_at: datetime
+    touchpoint: bool  # False when this session already has a touchpoint for the query
+
+
+class SearchRecorder:
+    """Searches are written in batches, not one transaction (and one journey job) per request: a search
+    request only updates an entry in this process's memory, and every few seconds the entries whose
+    reader has stopped typing (settled for SEARCH_SETTLE_SECONDS) are written together, with their
+    touchpoints, in one transaction. A process that dies loses at most its unsettled searches."""
+
+    def __init__(self, app):
+        self.app = app
+        self.pending: dict[str, PendingSearch] = {}
+        self.lock = threading.Lock()
+        self.thread: threading.Thread | None = None
+
+    def put(self, key: str, search: PendingSearch) -> None:
+        with self.lock:
+            self.pending[key] = search
+            if not self.app.config["KB_SEARCH_FLUSH_SECONDS"]:  # tests flush when they choose
+                return
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(target=self._flush_settled_forever, name="kb-search-log", daemon=True)
+                self.thread.start()
+
+    def flush(self, *, settled_before: datetime | None = None) -> int:
+        """Write the entries settled before `settled_before` (all of them if None); returns how many."""
+        with self.lock:
+            keys = [key for key, search in self.pending.items()
+                    if settled_before is None or search.searched_at <= settled_before]
+            batch = [self.pending.pop(key) for key in keys]
+        if batch:
+            with self.app.app_context():
+                _write_searches(batch)
+        return len(batch)
+
+    def flush_at_exit(self) -> None:
+        try:
+            self.flush()
+        except Exception:  # the database may already be gone; the searches are only statistics
+            log.exception("writing the search log at exit failed")
+
+    def discard(self) -> None:
+        with self.lock:
+            self.pending.clear()
+
+    def _flush_settled_forever(self) -> None:
+        while True:
+            time.sleep(self.app.config["KB_SEARCH_FLUSH_SECONDS"])
+            try:
+                self.flush(settled_before=utcnow() - timedelta(seconds=SEARCH_SETTLE_SECONDS))
+            except Exception:  # a failed write must not stop the next one; the batch is lost, not retried
+                log.exception("writing the search log failed")
+            with self.lock:
+                if not self.pending:
+                    self.thread = None
+                    return
+
+
+def _write_searches(batch: list[PendingSearch]) -> None:
+    rows = []
+    for search in batch:
+        touchpoint = None
+        if search.touchpoint and search.donor_id and search.scope == "donor":
+            touchpoint = journey.record(search.donor_id, "kb_search", f"Searched the help centre for “{search.query}”",
+                                        channel="portal", occurred_at=search.searched_at,
+                                        data={"query": search.query, "results": search.result_count})
+        rows.append((SearchLog(query=search.query[:200], scope=search.scope, donor_id=search.donor_id,
+                               result_count=search.result_count, top_article_id=search.top_article_id,
+                               searched_at=search.searched_at), touchpoint))
+    db.session.flush()
+    for row, touchpoint in rows:
+        row.touchpoint_id = touchpoint.id if touchpoint is not None else None
+    db.session.add_all(row for row, _ in rows)
+    db.session.commit()
+
+
+def _query_mark(text: str) -> str:
+    return hashlib.blake2s(text.encode(), digest_size=4).hexdigest()
+
+
+def search_recorder() -> SearchRecorder:
+    return current_app.extensions["kb_search_recorder"]
+
+
 def log_search(result: SearchPage, *, scope: str, donor_id: int | None, previous: dict | None) -> dict | None:
-    """Log what was searched. Keystrokes of one active search collapse into one row (and one touchpoint).
+    """Log what was searched. Keystrokes of one active search collapse into one logged search, and a
+    session gets at most one touchpoint per query; the search is written with the next batch.
 
     `previous` is what this function returned for the reader's last search (kept in their session); the
     return value is the state to keep for the next call.
@@ -330,36 +435,19 @@ def log_search(result: SearchPage, *, scope: str, donor_id: int | None, previous
     if not text:
         return previous
     now = utcnow()
+    previous = previous or {}
+    touched = list(previous.get("touched", []))  # short hashes of this session's queries with a touchpoint
+    key = previous.get("key")
+    fresh = now.timestamp() - float(previous.get("at", 0)) <= SEARCH_SETTLE_SECONDS
+    same_search = text.startswith(previous.get("q", "\0")) or previous.get("q", "").startswith(text)
+    if not (key and previous.get("scope") == scope and previous.get("donor_id") == donor_id and fresh and same_search):
+        if key and previous.get("q") and _query_mark(previous["q"]) not in touched:
+            touched = [*touched, _query_mark(previous["q"])][-SESSION_TOUCHED_QUERIES:]
+        key = uuid.uuid4().hex
     top = result.hits[0].article_id if result.hits else None
-    row = None
-    if previous and previous.get("id") and previous.get("scope") == scope:
-        fresh = now.timestamp() - float(previous.get("at", 0)) <= SEARCH_SETTLE_SECONDS
-        same_search = text.startswith(previous.get("q", "\0")) or previous.get("q", "").startswith(text)
-        if fresh and same_search:
-            row = db.session.get(SearchLog, previous["id"])
-            if row is not None and row.donor_id != donor_id:
-                row = None
-    if row is None:
-        row = SearchLog(query=text, scope=scope, donor_id=donor_id)
-        db.session.add(row)
-        if donor_id and scope == "donor":
-            touchpoint = journey.record(donor_id, "kb_search", f"Searched the help centre for “{text}”", channel="portal",
-                                        data={"query": text, "results": result.total})
-            db.session.flush()
-            row.touchpoint_id = touchpoint.id
-    elif row.touchpoint_id:
-        from portal.journey.models import Touchpoint
-
-        touchpoint = db.session.get(Touchpoint, row.touchpoint_id)
-        if touchpoint is not None:
-            touchpoint.summary = f"Searched the help centre for “{text}”"[:300]
-            touchpoint.data = {"query": text, "results": result.total}
-    row.query = text[:200]
-    row.result_count = result.total
-    row.top_article_id = top
-    row.searched_at = now
-    db.session.commit()
-    return {"id": row.id, "q": text, "at": now.timestamp(), "scope": scope}
+    search_recorder().put(key, PendingSearch(text, scope, donor_id, result.total, top, now,
+                                             touchpoint=_query_mark(text) not in touched))
+    return {"key": key, "q": text, "at": now.timestamp(), "scope": scope, "donor_id": donor_id, "touched": touched}
 
 
 def searches_with_no_results(*, days: int = 30, limit: int = 25) -> list[dict]:

@@ -166,17 +166,41 @@ class AccountReader:
         self.positions = compiled.positiontup if compiled.positional else None
 
     def read(self, user_id: int) -> tuple | None:
+        """The account row and fingerprint. A connection that fails is discarded, never pooled again; when it
+        failed because the database went away (a restart), the rest of the pool went with it, so the pool
+        is replaced and the read tried once more on a new connection."""
         params = {**self.defaults, "user_id": user_id}
         arguments = tuple(params[name] for name in self.positions) if self.positions is not None else params
+        try:
+            return self._read_once(arguments)
+        except _LostConnection:
+            self.engine.dispose()
+        try:
+            return self._read_once(arguments)
+        except _LostConnection as still_lost:
+            raise still_lost.__cause__ from None  # the database is down: the driver's error, for the 503 page
+
+    def _read_once(self, arguments) -> tuple | None:
         connection = self.engine.raw_connection()
+        cursor = None
         try:
             cursor = connection.cursor()
             cursor.execute(self.sql, arguments)
             row = cursor.fetchone()
             cursor.close()
+        except self.engine.dialect.loaded_dbapi.Error as error:
+            lost = self.engine.dialect.is_disconnect(error, connection.dbapi_connection, cursor)
+            connection.invalidate(error)
+            if lost:
+                raise _LostConnection() from error
+            raise
         finally:
             connection.close()
         return row
+
+
+class _LostConnection(Exception):
+    """The account read's connection had been cut by the database (restart, terminated backend)."""
 
 
 def init_app(app) -> None:

@@ -3,15 +3,11 @@ one of them killed with SIGKILL in the middle of a batch. Messages are counted b
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import subprocess
-import sys
 import threading
 from collections import Counter
 from datetime import timedelta
 from email import message_from_bytes
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
@@ -20,10 +16,11 @@ from portal import jobs
 from portal.engagement.delivery import outbox
 from portal.engagement.models import EmailMessage
 from portal.extensions import db
+from portal.timeutil import utcnow
 from tests.conftest import free_port, require_service
+from tests.processes import finish, flask_environment, kill_with_children, start_flask
 
 pytestmark = [pytest.mark.usefixtures("ctx"), pytest.mark.redis, pytest.mark.smtp]
-ROOT = Path(__file__).resolve().parents[2]
 
 
 class SlowSink:
@@ -89,42 +86,11 @@ def rq_mode(app, redis_url):
 
 
 def _environment(app, redis_url: str, mail_url: str, tmp_path) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "JOBS_"))}
-    env.update(DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"], REDIS_URL=redis_url, MAIL_URL=mail_url,
-               SECRET_KEY=app.config["SECRET_KEY"], PORTAL_INSTANCE_DIR=str(tmp_path), PYTHONPATH=str(ROOT))
-    return env
-
-
-def _flask(env: dict, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-
-
-def _kill_with_children(pid: int) -> None:
-    """SIGKILL a worker and its work-horse (RQ starts the horse in a session of its own, so killing
-    the process group is not enough): as if the machine running them had died."""
-    family, frontier = [pid], [pid]
-    while frontier:
-        parent = frontier.pop()
-        for task in Path(f"/proc/{parent}/task").glob("*"):
-            children = [int(c) for c in (task / "children").read_text().split()] if (task / "children").exists() else []
-            family += children
-            frontier += children
-    for member in reversed(family):
-        try:
-            os.kill(member, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    return flask_environment(app, redis_url, tmp_path, MAIL_URL=mail_url)
 
 
 def _worker(env: dict) -> subprocess.Popen:
-    return _flask(env, "worker", "--queues", "mail", "--burst", "--no-scheduler")
-
-
-def _finish(process: subprocess.Popen, timeout: float = 60) -> str:
-    output, _ = process.communicate(timeout=timeout)
-    assert process.returncode == 0, output.decode(errors="replace")[-3000:]
-    return output.decode(errors="replace")
+    return start_flask(env, "worker", "--queues", "mail", "--burst", "--no-scheduler")
 
 
 def _queue(count: int, prefix: str) -> list[EmailMessage]:
@@ -149,7 +115,7 @@ def test_worker_killed_mid_batch_and_restarted_delivers_every_message_exactly_on
     try:
         assert sink.reached.wait(60), "the worker never reached the 15th message"
     finally:
-        _kill_with_children(first.pid)
+        kill_with_children(first.pid)
         first.communicate(timeout=10)
         sink.released.set()
     assert len(sink.messages) == 14
@@ -158,12 +124,15 @@ def test_worker_killed_mid_batch_and_restarted_delivers_every_message_exactly_on
     # Nothing re-sends while the lease is fresh; once it has run out, the sweep (run by cron or the
     # scheduler) hands the rest to a new worker.
     assert outbox.sweep_due_messages() == 0
-    db.session.execute(update(EmailMessage).where(EmailMessage.status == "sending")
-                       .values(claimed_at=EmailMessage.claimed_at - outbox.CLAIM_TIMEOUT - timedelta(seconds=1)))
+    # The lease runs out: the claim is dated just beyond CLAIM_TIMEOUT ago (a value computed here, since
+    # date arithmetic in SQL would store a number on SQLite).
+    expired = utcnow() - outbox.CLAIM_TIMEOUT - timedelta(seconds=1)
+    db.session.execute(update(EmailMessage).where(EmailMessage.status == "sending").values(claimed_at=expired))
     db.session.commit()
+    assert set(db.session.scalars(select(EmailMessage.claimed_at).where(EmailMessage.status == "sending"))) == {expired}
     sink.delay = 0
-    _finish(_flask(env, "jobs", "sweep"))
-    _finish(_worker(env))
+    finish(start_flask(env, "jobs", "sweep"))
+    finish(_worker(env))
 
     counts = sink.counts()
     assert set(counts) == expected and max(counts.values()) == 1
@@ -178,7 +147,7 @@ def test_worker_retries_a_4xx_later_and_marks_a_5xx_permanent(app, rq_mode, sink
     after = outbox.queue_email("after@example.org", "After", "x", idempotency_key="r:after")
     db.session.commit()
     env = _environment(app, rq_mode, sink.url, tmp_path)
-    _finish(_worker(env))
+    finish(_worker(env))
 
     db.session.expire_all()
     rows = {m.to_email: m for m in db.session.scalars(select(EmailMessage))}
@@ -192,8 +161,8 @@ def test_worker_retries_a_4xx_later_and_marks_a_5xx_permanent(app, rq_mode, sink
     sink.reply = {}
     db.session.execute(update(EmailMessage).where(EmailMessage.id == busy.id).values(next_attempt_at=EmailMessage.created_at))
     db.session.commit()
-    _finish(_flask(env, "jobs", "sweep"))
-    _finish(_worker(env))
+    finish(start_flask(env, "jobs", "sweep"))
+    finish(_worker(env))
     db.session.expire_all()
     assert db.session.get(EmailMessage, busy.id).status == "sent"
     assert db.session.get(EmailMessage, gone.id).status == "failed"

@@ -129,6 +129,7 @@ def test_donor_help_page_search_logs_touchpoint_and_suggestions(app, donor_clien
     donor_client.get("/me/help?q=rec", headers=HX)
     donor_client.get("/me/help?q=receipt", headers=HX)
     with app.app_context():
+        services.search_recorder().flush()
         logged = list(db.session.scalars(select(SearchLog)))
         assert [(s.query, s.donor_id) for s in logged] == [("receipt", donor_client.donor_id)]
     article = donor_client.get("/me/help/receipts?via=suggestion")
@@ -247,3 +248,44 @@ def test_donor_ticket_form_asks_the_help_centre_while_typing(donor_client):
     assert b'hx-get="/me/help/suggest"' in page.data
     hits = donor_client.get("/me/help/suggest?subject=my+card+has+expired", headers=HX)
     assert b"via=ticket_form" in hits.data
+
+
+def test_searching_writes_nothing_and_queues_nothing_until_the_batch(app, donor_client, monkeypatch):
+    """Under load every search used to write a row and a touchpoint and queue a journey job."""
+    from sqlalchemy import event
+
+    from portal import jobs
+
+    app.extensions["kb_search_recorder"].flush()
+    writes, submitted = [], []
+    monkeypatch.setattr(jobs.JobRunner, "submit", lambda self, pending: submitted.append(pending.func.__name__))
+
+    def remember_writes(_conn, _cursor, statement, *_args):
+        if statement.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")):
+            writes.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", remember_writes)
+    try:
+        for query in ("rec", "receipt", "gift aid", "direct debit", "receipt", "gift aid"):
+            assert donor_client.get("/me/help", query_string={"q": query}, headers=HX).status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", remember_writes)
+    assert (writes, submitted) == ([], [])
+
+    with app.app_context():
+        assert services.search_recorder().flush() == 5  # "rec" became "receipt" as it was typed
+        logged = [(s.query, s.touchpoint_id is not None) for s in db.session.scalars(select(SearchLog).order_by(SearchLog.id))]
+    assert logged == [("receipt", True), ("gift aid", True), ("direct debit", True), ("receipt", False), ("gift aid", False)]
+    # The batch's three touchpoints: one journey job and one suggestions job, not one each per search.
+    assert sorted(submitted) == ["compute_suggestions", "process_pending"]
+
+
+def test_settled_searches_are_written_by_the_recorder_and_fresh_ones_kept(app, donor_client):
+    donor_client.get("/me/help?q=receipt", headers=HX)
+    with app.app_context():
+        recorder = services.search_recorder()
+        assert recorder.flush(settled_before=services.utcnow() - services.timedelta(seconds=60)) == 0
+        assert recorder.flush(settled_before=services.utcnow()) == 1
+        assert db.session.scalar(select(SearchLog.query)) == "receipt"

@@ -123,6 +123,7 @@ def test_search_keystrokes_collapse_into_one_logged_search(shipped):
     for typed in ("rec", "rece", "receip", "receipt"):
         state = services.log_search(services.search(typed, typing=True), scope="donor", donor_id=donor.id, previous=state)
     state = services.log_search(services.search("zzqx"), scope="donor", donor_id=donor.id, previous=state)
+    assert services.search_recorder().flush() == 2
     logged = list(db.session.scalars(select(SearchLog).order_by(SearchLog.id)))
     assert [(row.query, row.result_count > 0) for row in logged] == [("receipt", True), ("zzqx", False)]
     touchpoints = list(db.session.scalars(select(Touchpoint).where(Touchpoint.kind == "kb_search").order_by(Touchpoint.id)))
@@ -195,6 +196,7 @@ def test_tier_change_paused_plan_search_reading_and_tickets(shipped):
     journey.record(donor.id, "ticket_opened", "Gift matching form from my employer")
     db.session.commit()
     services.log_search(services.search("legacy will"), scope="donor", donor_id=donor.id, previous=None)
+    services.search_recorder().flush()
     services.record_view(shipped["supporter-tiers"], donor_id=donor.id, seen=[])
     got = reasons(donor.id)
     assert got["change-pause-or-stop-regular-gift"] == "Because your regular gift is paused"

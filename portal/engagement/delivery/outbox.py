@@ -219,6 +219,7 @@ class Outcomes:
         self.connection = db.engine.connect()
         self.dialect = self.connection.dialect.name
         self.touchpoints = TouchpointWriter(self.connection)
+        self.retries: dict[int, tuple[datetime, list[int]]] = {}  # attempts -> (latest due time, message ids)
 
     def write(self, item: Outgoing, *, status: str, error: str = "", retry_at: datetime | None = None) -> bool:
         """Add one message's outcome to the open transaction; False if this worker no longer holds it."""
@@ -233,6 +234,9 @@ class Outcomes:
             _OUTCOME[shape] = _outcome_statement(*shape)
         if not self.connection.execute(_OUTCOME[shape], params).rowcount:
             return False
+        if status == "pending" and retry_at is not None:
+            due, ids = self.retries.get(item.attempts, (retry_at, []))
+            self.retries[item.attempts] = (max(due, retry_at), [*ids, item.id])
         if sent and item.donor_id:
             self.touchpoints.record(item.donor_id, "email_sent", item.subject, channel="email", occurred_at=now,
                                     data={"message_id": item.id, "category": item.category, "purpose": item.purpose})
@@ -243,6 +247,13 @@ class Outcomes:
 
     def rollback(self) -> None:
         self.connection.rollback()
+
+    def schedule_retries(self) -> None:
+        """One delivery job per attempt level, at the time its messages fall due: a message the server
+        deferred for two minutes goes again after two minutes, not at the next sweep."""
+        for due, ids in self.retries.values():
+            jobs.enqueue_at(due, "mail", deliver_messages, ids, job_timeout=JOB_TIMEOUT)
+        self.retries = {}
 
     def close(self) -> None:
         self.connection.close()
@@ -255,14 +266,25 @@ def _retry_outcome(item: Outgoing) -> tuple[str, datetime | None]:
     return "pending", utcnow() + timedelta(minutes=min(2 ** item.attempts, 240))
 
 
+def _defer(item: Outgoing, outcomes: Outcomes, error: str) -> str:
+    """Write a temporary failure: retried later with backoff, or failed after the last attempt. The error
+    says which attempt this was, so the mail log shows how far along its retries a message is."""
+    status, retry_at = _retry_outcome(item)
+    note = "will retry" if status == "pending" else "giving up"
+    outcomes.write(item, status=status, error=f"{error} (attempt {item.attempts} of {MAX_ATTEMPTS}; {note})",
+                   retry_at=retry_at)
+    return "retry" if status == "pending" else "failed"
+
+
 def _fail_or_retry(item: Outgoing, outcomes: Outcomes, error: str, *, permanent: bool) -> str:
     outcomes.rollback()
-    status, retry_at = ("failed", None) if permanent else _retry_outcome(item)
-    if status == "pending":
-        error = f"{error} (attempt {item.attempts} of {MAX_ATTEMPTS}; will retry)"
-    outcomes.write(item, status=status, error=error, retry_at=retry_at)
+    if permanent:
+        outcomes.write(item, status="failed", error=error)
+        result = "failed"
+    else:
+        result = _defer(item, outcomes, error)
     outcomes.commit()
-    return "retry" if status == "pending" else "failed"
+    return result
 
 
 @dataclass(frozen=True)
@@ -298,6 +320,7 @@ def deliver_messages(message_ids: list[int]) -> dict[str, int]:
             _store_without_server(batch, outcomes, counts)
     finally:
         outcomes.rollback()
+        outcomes.schedule_retries()
         outcomes.close()
     released = _release(token)
     if released:
@@ -358,9 +381,7 @@ def _send_over_smtp(batch: list[Outgoing], outcomes: Outcomes, counts: dict) -> 
                 counts[_fail_or_retry(item, outcomes, str(exc), permanent=False)] += 1
                 if connection.client is None:  # the server cannot be reached: the rest of the batch waits too
                     for waiting in batch[done + 1:]:
-                        status, retry_at = _retry_outcome(waiting)
-                        outcomes.write(waiting, status=status, error=str(exc), retry_at=retry_at)
-                        counts["retry" if status == "pending" else "failed"] += 1
+                        counts[_defer(waiting, outcomes, str(exc))] += 1
                     outcomes.commit()
                     break
             else:

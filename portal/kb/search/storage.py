@@ -70,6 +70,11 @@ def _open(directory: Path, schema: Schema | None = None):
         raise IndexUnavailable(f"index in {directory} is unreadable: {exc.__class__.__name__}: {exc}") from exc
 
 
+def check_readable(directory: Path | None = None) -> int:
+    """The number of documents in the index; raises IndexUnavailable when it is missing or unreadable."""
+    return _open(directory or index_dir()).doc_count()
+
+
 def _writable(directory: Path):
     """Open the index for writing, creating it (or replacing a damaged one) when needed."""
     try:

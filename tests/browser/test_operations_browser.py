@@ -1,0 +1,55 @@
+"""An administrator finds a failed job on the queues and jobs page and retries it; the page a visitor gets
+while the database is down. Screenshots at desktop and phone width go to test-results/."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+from rq.registry import FailedJobRegistry
+
+from portal import jobs
+from tests.conftest import PASSWORD, make_user
+
+pytestmark = pytest.mark.browser
+
+SHOTS = Path(__file__).resolve().parents[2] / "test-results"
+ADMIN = "ops.admin@harbour.example.org"
+
+
+@jobs.job
+def export_that_fails() -> None:
+    raise RuntimeError("report storage is full")
+
+
+def screenshots(page: Page, name: str) -> None:
+    SHOTS.mkdir(exist_ok=True)
+    for label, size in (("desktop", {"width": 1366, "height": 860}), ("phone", {"width": 390, "height": 844})):
+        page.set_viewport_size(size)
+        page.screenshot(path=str(SHOTS / f"{name}-{label}.png"), full_page=True)
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), f"{name} overflows at {label}"
+    page.set_viewport_size({"width": 1366, "height": 860})
+
+
+def test_administrator_retries_a_failed_job_from_the_queues_page(app, live_server, page: Page):
+    with app.app_context():
+        make_user("admin", ADMIN, name="Priya Shah")
+        failed = jobs.runner().queue("reports").enqueue(export_that_fails)
+        assert failed.is_failed
+    page.set_viewport_size({"width": 1366, "height": 860})
+    page.goto(f"{live_server}/login")
+    page.get_by_label("Email address").fill(ADMIN)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("link", name="Queues and jobs").click()
+
+    expect(page.get_by_role("heading", name="Queues and jobs")).to_be_visible()
+    failed_jobs = page.get_by_role("region", name="Failed jobs")
+    expect(failed_jobs.get_by_text("RuntimeError: report storage is full", exact=True)).to_be_visible()
+    expect(page.get_by_role("region", name="Scheduled jobs").get_by_text("*/10 * * * *")).to_be_visible()
+    screenshots(page, "queues-and-jobs")
+
+    failed_jobs.get_by_role("button", name="Retry").click()
+    expect(page.get_by_text("The job is back on its queue.")).to_be_visible()
+    with app.app_context():
+        assert failed.id not in FailedJobRegistry(queue=jobs.runner().queue("reports")).get_job_ids()
