@@ -112,21 +112,27 @@ def _link(path: str) -> str:
     return external_url(path)
 
 
-def _queue_account_email(to: str, template: str, subject: str, *, donor_id: int | None, purpose: str, **context) -> None:
+def _queue_account_email(to: str, template: str, subject: str, *, donor_id: int | None, purpose: str,
+                         sealed_link: dict | None = None, **context) -> None:
+    """Queue an account email. A link into the account goes as `sealed_link`: the stored body says the link is
+    hidden, and the outbox signs the real one only as it hands the message to the mail server."""
     from flask import render_template
 
     from portal.engagement.outbox import queue_email
     from portal.settings.services import organisation
+    from portal.tokens import HIDDEN_LINK
 
+    if sealed_link is not None:
+        context["link"] = HIDDEN_LINK
     body = render_template(f"auth/emails/{template}.txt", organisation=organisation(), **context)
-    queue_email(to, subject, body, donor_id=donor_id, category="transactional", purpose=purpose)
+    queue_email(to, subject, body, donor_id=donor_id, category="transactional", purpose=purpose, sealed_link=sealed_link)
 
 
 def invite_donor(donor, *, invited_by) -> None:
     """Email the donor a signed link (valid 14 days) to set a password. Commits."""
     from portal.journey import services as journey
     from portal.settings.services import organisation
-    from portal.tokens import make_token
+    from portal.tokens import sealed_link
 
     if not donor.email:
         raise AccountError("Add an email address to this donor before inviting them.", "email")
@@ -134,10 +140,9 @@ def invite_donor(donor, *, invited_by) -> None:
         raise AccountError("This donor already has a portal account.")
     if _user_by_email(donor.email) is not None:
         raise AccountError("A staff account uses this email address, so it can't also be a donor login.", "email")
-    token = make_token("invitation", {"d": donor.id, "e": donor.email})
     _queue_account_email(donor.email, "invitation", f"Your {organisation().name} supporter account", donor_id=donor.id,
-                         purpose="portal_invitation", donor=donor, link=_link(f"/invitation/{token}"),
-                         invited_by=invited_by)
+                         purpose="portal_invitation", donor=donor, invited_by=invited_by,
+                         sealed_link=sealed_link("invitation", {"d": donor.id, "e": donor.email}, "/invitation/{token}"))
     journey.record(donor.id, "portal_invited", f"Invitation sent to {donor.email}", actor=invited_by, channel="email")
     db.session.commit()
 
@@ -180,7 +185,7 @@ def request_signup(email: str) -> None:
     from portal.donors.models import Donor
     from portal.giving.services import gifts_for
     from portal.settings.services import organisation
-    from portal.tokens import make_token
+    from portal.tokens import sealed_link
 
     email = normalise_email(email)
     donor = db.session.scalar(select(Donor).where(Donor.email == email)) if email else None
@@ -191,9 +196,9 @@ def request_signup(email: str) -> None:
         _queue_account_email(donor.email, "already_registered", f"Your {name} account", donor_id=donor.id,
                              purpose="portal_signup", donor=donor, link=_link("/password/forgot"))
     else:
-        token = make_token("signup", {"d": donor.id, "e": donor.email})
         _queue_account_email(donor.email, "signup", f"Confirm your email to finish signing up with {name}", donor_id=donor.id,
-                             purpose="portal_signup", donor=donor, link=_link(f"/signup/{token}"))
+                             purpose="portal_signup", donor=donor,
+                             sealed_link=sealed_link("signup", {"d": donor.id, "e": donor.email}, "/signup/{token}"))
     db.session.commit()
 
 
@@ -207,14 +212,15 @@ def _password_fingerprint(user: User) -> str:
 def request_password_reset(email: str) -> None:
     """Email a reset link (valid 2 hours, single use) to an active account; silent otherwise. Commits."""
     from portal.settings.services import organisation
-    from portal.tokens import make_token
+    from portal.tokens import sealed_link
 
     user = _user_by_email(email)
     if user is None or not user.active:
         return
-    token = make_token("password_reset", {"u": user.id, "f": _password_fingerprint(user)})
     _queue_account_email(user.email, "password_reset", f"Reset your {organisation().name} password", donor_id=user.donor_id,
-                         purpose="password_reset", user=user, link=_link(f"/password/reset/{token}"))
+                         purpose="password_reset", user=user,
+                         sealed_link=sealed_link("password_reset", {"u": user.id, "f": _password_fingerprint(user)},
+                                                 "/password/reset/{token}"))
     db.session.commit()
 
 
