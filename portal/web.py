@@ -9,6 +9,7 @@ from markupsafe import Markup
 
 from portal.money import format_money
 from portal.timeutil import to_local
+from portal.urls import safe_local_path
 
 
 def _org():
@@ -63,7 +64,15 @@ def _error_page(code: int, detail: str | None = None):
     title, text = ERROR_TEXT.get(code, ERROR_TEXT[500])
     if request.accept_mimetypes.best == "application/json":
         return jsonify(error=title), code
-    return render_template("errors/error.html", code=code, title=title, text=detail or text), code
+    return render_template("errors/error.html", code=code, title=title, text=detail or text, back=_back_link()), code
+
+
+def _back_link() -> str:
+    """The page that linked here, when it is one of ours and not this one."""
+    referrer = request.referrer or ""
+    if not referrer.startswith(request.host_url) or referrer == request.url:
+        return ""
+    return safe_local_path("/" + referrer[len(request.host_url):], "")
 
 
 def init_app(app: Flask) -> None:

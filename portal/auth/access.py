@@ -36,13 +36,6 @@ def roles_required(*roles: str) -> Callable:
     return decorator
 
 
-def safe_next(target: str | None, default: str) -> str:
-    """Only follow a local path after login, never another site."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return default
-
-
 def wants_staff_area() -> bool:
     return request.path.startswith("/staff")
 

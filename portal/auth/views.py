@@ -4,10 +4,11 @@ from markupsafe import Markup
 from flask_login import current_user, login_required, login_user, logout_user
 
 from portal.auth import services
-from portal.auth.access import require_staff, roles_required, safe_next
+from portal.auth.access import require_staff, roles_required
 from portal.auth.forms import EmailForm, LoginForm, NewPasswordForm
 from portal.extensions import limiter
 from portal.tokens import TokenError
+from portal.urls import safe_local_path
 
 bp = Blueprint("auth", __name__)
 staff_bp = Blueprint("portal_access", __name__, url_prefix="/staff/donors")
@@ -36,7 +37,7 @@ def login():
         user = services.authenticate(form.email.data, form.password.data)
         if user:
             login_user(user, remember=form.remember.data)
-            return redirect(safe_next(request.args.get("next"), _home_for(user)), code=303)
+            return redirect(safe_local_path(request.args.get("next"), _home_for(user)), code=303)
         error = "That email and password don't match an active account."
     return render_template("auth/login.html", form=form, error=error), (400 if error or form.errors else 200)
 
