@@ -18,8 +18,27 @@ depends_on = None
 def upgrade():
     with op.batch_alter_table('email_messages', schema=None) as batch_op:
         batch_op.add_column(sa.Column('sealed_link', sa.JSON(), nullable=True))
+    op.create_table(
+        'user_sessions',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('user_id', sa.Integer(), nullable=False),
+        sa.Column('key_hash', sa.String(length=64), nullable=False),
+        sa.Column('created_at', sa.DateTime(), nullable=False),
+        sa.Column('last_seen_at', sa.DateTime(), nullable=False),
+        sa.Column('user_agent', sa.String(length=300), nullable=False),
+        sa.Column('ip_address', sa.String(length=45), nullable=False),
+        sa.Column('remember', sa.Boolean(), nullable=False),
+        sa.Column('ended_at', sa.DateTime(), nullable=True),
+        sa.Column('end_reason', sa.String(length=40), nullable=False),
+        sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_user_sessions_user_id_users'), ondelete='CASCADE'),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_user_sessions')),
+        sa.UniqueConstraint('key_hash', name=op.f('uq_user_sessions_key_hash')),
+    )
+    with op.batch_alter_table('user_sessions', schema=None) as batch_op:
+        batch_op.create_index('ix_user_sessions_user', ['user_id', 'ended_at'], unique=False)
 
 
 def downgrade():
+    op.drop_table('user_sessions')
     with op.batch_alter_table('email_messages', schema=None) as batch_op:
         batch_op.drop_column('sealed_link')

@@ -6,7 +6,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from sqlalchemy import func, select
 
-from portal.auth.models import ROLES, STAFF_ROLES, User
+from portal.auth.models import ROLE_LABELS, ROLES, STAFF_ROLES, User
 from portal.extensions import db
 from portal.timeutil import utcnow
 
@@ -40,25 +40,59 @@ def check_password_strength(password: str, email: str = "") -> None:
 
 
 def authenticate(email: str, password: str) -> User | None:
-    user = db.session.scalar(select(User).where(User.email == (email or "").strip().lower()))
+    """The active account these credentials open, or None. A failure is written to the audit trail. Commits."""
+    from portal.audit.services import record
+    from portal.auth.sessions import request_address
+
+    address = (email or "").strip().lower()
+    user = db.session.scalar(select(User).where(User.email == address))
     if user is None or not user.password_hash:
         # Hash anyway so response time does not reveal whether the address exists.
         _hasher().hash(password or "x")
-        return None
-    try:
-        _hasher().verify(user.password_hash, password or "")
-    except (VerificationError, InvalidHashError):
-        return None
-    if not user.active:
+        ok = False
+    else:
+        try:
+            ok = _hasher().verify(user.password_hash, password or "")
+        except (VerificationError, InvalidHashError):
+            ok = False
+    if not ok or not user.active:
+        record("auth.sign_in_failed", actor=user, actor_label=address[:254], ip_address=request_address(),
+               summary="Failed sign-in" + ("" if user is None or user.active else " (account deactivated)"))
+        db.session.commit()
         return None
     if _hasher().check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
-    user.last_login_at = utcnow()
-    db.session.commit()
+        db.session.commit()
     return user
 
 
-def create_user(email: str, password: str | None, role: str, *, name: str = "", donor_id: int | None = None) -> User:
+def sign_in(user: User, *, remember: bool) -> None:
+    """Open a server-side session for a user who has proved who they are and record it. Commits; the view
+    then calls Flask-Login's login_user(user)."""
+    from portal.audit.services import record
+    from portal.auth import sessions
+
+    sessions.start(user, remember=remember)
+    user.last_login_at = utcnow()
+    record("auth.sign_in", actor=user, ip_address=sessions.request_address(), summary="Signed in")
+    db.session.commit()
+
+
+def sign_out(user: User) -> None:
+    """End the session this request belongs to. Commits; the view then calls logout_user()."""
+    from portal.audit.services import record
+    from portal.auth import sessions
+
+    row = sessions.current_row(user)
+    if row is not None:
+        sessions.end(row, "signed_out")
+    record("auth.sign_out", actor=user, ip_address=sessions.request_address(), summary="Signed out")
+    db.session.commit()
+
+
+def create_user(email: str, password: str | None, role: str, *, name: str = "", donor_id: int | None = None,
+                acting_user: User | None = None) -> User:
+    """Add an account. One added by a staff member (`acting_user`) goes on the audit trail. Commits."""
     email = (email or "").strip().lower()
     if role not in ROLES:
         raise AccountError("Choose a role.", "role")
@@ -71,23 +105,55 @@ def create_user(email: str, password: str | None, role: str, *, name: str = "", 
     user = User(email=email, name=name.strip(), role=role, donor_id=donor_id,
                 password_hash=hash_password(password) if password else None)
     db.session.add(user)
+    if acting_user is not None:
+        from portal.audit.services import record
+        from portal.auth.sessions import request_address
+
+        db.session.flush()
+        record("user.created", actor=acting_user, ip_address=request_address(), summary=f"Added {email} as {ROLE_LABELS[role]}",
+               detail={"user_id": user.id, "role": role})
     db.session.commit()
     return user
 
 
 def update_staff_user(user: User, *, name: str, role: str, active: bool, acting_user: User) -> User:
+    """Change a staff user's name, role or access. A new role or deactivation ends all their sessions,
+    so the change holds at once. Commits."""
+    from portal.audit.services import record
+    from portal.auth import sessions
+
     if role not in STAFF_ROLES:
         raise AccountError("Choose a staff role.", "role")
     if user.id == acting_user.id and (role != "admin" or not active):
         raise AccountError("You cannot remove your own administrator access.", "role")
+    changes = {field: [before, after] for field, before, after in
+               (("name", user.name, name.strip()), ("role", user.role, role), ("active", user.active, active))
+               if before != after}
     user.name, user.role, user.active = name.strip(), role, active
+    if changes:
+        ended = 0
+        if "active" in changes and not active:
+            ended = sessions.end_all(user.id, "deactivated")
+        elif "role" in changes:
+            ended = sessions.end_all(user.id, "role_changed")
+        record("user.updated", actor=acting_user, ip_address=sessions.request_address(),
+               summary=f"Changed {user.email}: " + ", ".join(f"{field} {before} → {after}" for field, (before, after) in changes.items()),
+               detail={"user_id": user.id, "changes": changes, "sessions_ended": ended})
     db.session.commit()
     return user
 
 
-def set_password(user: User, password: str) -> None:
+def set_password(user: User, password: str, *, acting_user: User | None = None) -> None:
+    """Set a new password and end every session of the account (a reset, or an administrator). Commits."""
+    from portal.audit.services import record
+    from portal.auth import sessions
+
     check_password_strength(password, user.email)
     user.password_hash = hash_password(password)
+    ended = sessions.end_all(user.id, "password_changed")
+    record("user.password_changed", actor=acting_user or user, ip_address=sessions.request_address(),
+           summary=f"Password changed for {user.email}" + (" by reset link" if acting_user is None else ""),
+           detail={"user_id": user.id, "sessions_ended": ended})
     db.session.commit()
 
 
@@ -247,3 +313,48 @@ def record_portal_login(sender, user: User) -> None:
     if user.donor_id:
         journey.record(user.donor_id, "portal_login", "Signed in to the portal", channel="portal", actor=user)
         db.session.commit()
+
+
+# ---------------------------------------------------------------- ending sessions
+
+def end_own_session(user: User, session_id: int) -> bool | None:
+    """A user ends one of their own sessions: None if it is not theirs or already over; True if it was the
+    one this request belongs to (the view then signs them out). Commits."""
+    from portal.audit.services import record
+    from portal.auth import sessions
+
+    row = next((s for s in sessions.open_sessions(user.id) if s.id == session_id), None)
+    if row is None:
+        return None
+    current = sessions.current_row(user)
+    sessions.end(row, "signed_out" if current is not None and current.id == row.id else "ended_by_user")
+    record("auth.session_ended", actor=user, ip_address=sessions.request_address(),
+           summary=f"Ended a session ({sessions.device(row.user_agent)})", detail={"session_id": row.id})
+    db.session.commit()
+    return current is not None and current.id == row.id
+
+
+def end_other_sessions(user: User) -> int:
+    """A user signs out everywhere but here. Commits."""
+    from portal.audit.services import record
+    from portal.auth import sessions
+
+    ended = sessions.end_all(user.id, "ended_by_user", keep=sessions.current_row(user))
+    record("auth.sessions_ended", actor=user, ip_address=sessions.request_address(),
+           summary=f"Ended {ended} other session{'s' if ended != 1 else ''}", detail={"user_id": user.id, "ended": ended})
+    db.session.commit()
+    return ended
+
+
+def end_sessions_of(user: User, *, acting_user: User) -> int:
+    """An administrator signs another staff user out everywhere. Commits."""
+    from portal.audit.services import record
+    from portal.auth import sessions
+
+    if user.id == acting_user.id:
+        raise AccountError("Use your own sessions page to end your sessions.")
+    ended = sessions.end_all(user.id, "ended_by_admin")
+    record("auth.sessions_ended", actor=acting_user, ip_address=sessions.request_address(),
+           summary=f"Ended {ended} session{'s' if ended != 1 else ''} of {user.email}", detail={"user_id": user.id, "ended": ended})
+    db.session.commit()
+    return ended

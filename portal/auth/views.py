@@ -13,6 +13,8 @@ from portal.urls import safe_local_path
 bp = Blueprint("auth", __name__)
 staff_bp = Blueprint("portal_access", __name__, url_prefix="/staff/donors")
 staff_bp.before_request(require_staff)
+account_bp = Blueprint("account", __name__, url_prefix="/staff/account")
+account_bp.before_request(require_staff)
 
 
 def _home_for(user) -> str:
@@ -36,6 +38,7 @@ def login():
     if form.validate_on_submit():
         user = services.authenticate(form.email.data, form.password.data)
         if user:
+            services.sign_in(user, remember=form.remember.data)
             login_user(user, remember=form.remember.data)
             return redirect(safe_local_path(request.args.get("next"), _home_for(user)), code=303)
         error = "That email and password don't match an active account."
@@ -45,6 +48,7 @@ def login():
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout():
+    services.sign_out(current_user)
     logout_user()
     flash("You have signed out.", "info")
     return redirect(url_for("auth.login"), code=303)
@@ -70,6 +74,7 @@ def _set_password_page(purpose: str, token: str, heading: str):
         except services.AccountError as exc:
             form.password.errors.append(str(exc))
         else:
+            services.sign_in(user, remember=False)
             login_user(user)
             flash(f"Welcome, {donor.salutation_name}. Your account is ready.", "success")
             return redirect("/me", code=303)
@@ -143,6 +148,42 @@ def invite(donor_id: int):
         else:
             flash(f"Invitation sent to {donor.email}. The link works for 14 days.", "success")
     return redirect(url_for("donors.show", donor_id=donor.id), code=303)
+
+
+@account_bp.route("/sessions")
+def sessions_page():
+    from portal.auth import sessions
+
+    current = sessions.current_row(current_user)
+    return render_template("auth/sessions.html", open_sessions=sessions.open_sessions(current_user.id),
+                           current_id=current.id if current else None, device=sessions.device)
+
+
+@account_bp.route("/sessions/<int:session_id>/end", methods=["POST"])
+def end_session(session_id: int):
+    form = FlaskForm()
+    if not form.validate_on_submit():
+        abort(400)
+    was_current = services.end_own_session(current_user, session_id)
+    if was_current is None:
+        abort(404)
+    if was_current:
+        logout_user()
+        flash("You have signed out.", "info")
+        return redirect(url_for("auth.login"), code=303)
+    flash("That session has ended: its browser is signed out.", "success")
+    return redirect(url_for("account.sessions_page"), code=303)
+
+
+@account_bp.route("/sessions/end-others", methods=["POST"])
+def end_other_sessions():
+    form = FlaskForm()
+    if not form.validate_on_submit():
+        abort(400)
+    ended = services.end_other_sessions(current_user)
+    flash(f"Signed out of {ended} other session{'s' if ended != 1 else ''}." if ended else "There were no other sessions.",
+          "success")
+    return redirect(url_for("account.sessions_page"), code=303)
 
 
 def portal_access_panel(donor) -> Markup:

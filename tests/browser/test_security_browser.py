@@ -1,0 +1,52 @@
+"""Account security as a person meets it in headless Chromium: the sessions page (see and end where you are
+signed in). Screenshots at 1366px and 390px go to test-results/."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.conftest import make_user, sign_in_staff
+
+pytestmark = pytest.mark.browser
+
+SHOTS = Path(__file__).resolve().parents[2] / "test-results"
+DESKTOP = {"width": 1366, "height": 860}
+PHONE = {"width": 390, "height": 844}
+SAM = "sam.reid@harbour.example.org"
+
+
+def screenshots(page: Page, name: str) -> None:
+    SHOTS.mkdir(exist_ok=True)
+    for label, size in (("desktop", DESKTOP), ("phone", PHONE)):
+        page.set_viewport_size(size)
+        page.screenshot(path=str(SHOTS / f"{name}-{label}.png"), full_page=True)
+    page.set_viewport_size(DESKTOP)
+
+
+def test_ending_a_session_from_the_sessions_page_signs_that_browser_out(app, live_server, page: Page, browser):
+    with app.app_context():
+        make_user("support", SAM, name="Sam Reid")
+    phone = browser.new_context(user_agent="Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 "
+                                           "(KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1").new_page()
+    sign_in_staff(phone, live_server, SAM)
+    page.set_viewport_size(DESKTOP)
+    sign_in_staff(page, live_server, SAM)
+
+    page.get_by_role("link", name="Your sessions").click()
+    expect(page.get_by_role("heading", name="Your sessions")).to_be_visible()
+    rows = page.locator("tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.filter(has_text="This browser")).to_have_count(1)
+    screenshots(page, "security-sessions")
+    rows.filter(has_text="Safari on iPhone").get_by_role("button", name="End session").click()
+    expect(page.get_by_text("That session has ended")).to_be_visible()
+    expect(page.locator("tbody tr")).to_have_count(1)
+
+    phone.reload()
+    expect(phone.get_by_role("button", name="Sign in")).to_be_visible()
+
+    page.get_by_role("button", name="Sign out", exact=True).last.click()
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    phone.context.close()
