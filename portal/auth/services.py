@@ -7,11 +7,11 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from portal.auth.models import ROLE_LABELS, ROLES, STAFF_ROLES, User
+from portal.auth.passwords import password_problem
 from portal.extensions import db
 from portal.timeutil import utcnow
 
 _hashers: dict[bool, PasswordHasher] = {}
-MIN_PASSWORD_LENGTH = 10
 
 
 class AccountError(ValueError):
@@ -33,10 +33,9 @@ def hash_password(password: str) -> str:
 
 
 def check_password_strength(password: str, email: str = "") -> None:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"Use at least {MIN_PASSWORD_LENGTH} characters.", "password")
-    if email and password.lower() == email.lower():
-        raise AccountError("Your password cannot be your email address.", "password")
+    problem = password_problem(password, email)
+    if problem:
+        raise AccountError(problem, "password")
 
 
 def authenticate(email: str, password: str) -> User | None:

@@ -60,6 +60,8 @@ def edit_user(user_id: int):
     form = EditStaffUserForm(obj=user)
     if form.validate_on_submit():
         try:
+            if form.password.data:  # refused before anything is saved, so the page keeps every change
+                accounts.check_password_strength(form.password.data, user.email)
             accounts.update_staff_user(user, name=form.name.data, role=form.role.data, active=form.active.data,
                                        acting_user=current_user)
             if form.password.data:
