@@ -5,9 +5,11 @@ def init_app(app: Flask) -> None:
     from flask_login import user_logged_in
 
     from portal import web
+    from portal.auth import throttle
     from portal.auth.services import record_portal_login
     from portal.auth.views import account_bp, bp, portal_access_panel, staff_bp
 
+    throttle.init_app(app)
     app.register_blueprint(bp)
     app.register_blueprint(staff_bp)
     app.register_blueprint(account_bp)

@@ -38,12 +38,23 @@ def check_password_strength(password: str, email: str = "") -> None:
         raise AccountError(problem, "password")
 
 
+class SignInRefused(AccountError):
+    """Too many failed attempts on this account or from this address: try again later."""
+
+
 def authenticate(email: str, password: str) -> User | None:
-    """The active account these credentials open, or None. A failure is written to the audit trail. Commits."""
+    """The active account these credentials open, or None. Failures are counted (portal.auth.throttle) and
+    written to the audit trail; past the limit, SignInRefused is raised before the password is checked. Commits."""
     from portal.audit.services import record
+    from portal.auth import throttle
     from portal.auth.sessions import request_address
 
-    address = (email or "").strip().lower()
+    address, ip_address = (email or "").strip().lower(), request_address()
+    refused = throttle.refusal(address, ip_address)
+    if refused is not None:
+        whose = "this account" if refused.reason == "account" else "this network address"
+        raise SignInRefused(f"Too many failed sign-ins for {whose}. Try again in {refused.minutes} "
+                            f"minute{'s' if refused.minutes != 1 else ''}, or reset your password.")
     user = db.session.scalar(select(User).where(User.email == address))
     if user is None or not user.password_hash:
         # Hash anyway so response time does not reveal whether the address exists.
@@ -55,14 +66,32 @@ def authenticate(email: str, password: str) -> User | None:
         except (VerificationError, InvalidHashError):
             ok = False
     if not ok or not user.active:
-        record("auth.sign_in_failed", actor=user, actor_label=address[:254], ip_address=request_address(),
+        record("auth.sign_in_failed", actor=user, actor_label=address[:254], ip_address=ip_address,
                summary="Failed sign-in" + ("" if user is None or user.active else " (account deactivated)"))
+        if throttle.record_failure(address, ip_address) and user is not None and user.active:
+            _tell_owner_about_failures(user)
         db.session.commit()
         return None
+    throttle.record_success(address)
     if _hasher().check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
         db.session.commit()
     return user
+
+
+def _tell_owner_about_failures(user: User) -> None:
+    """Once per window: email the owner that someone keeps failing to sign in as them, and record it."""
+    from flask import current_app
+
+    from portal.audit.services import record
+    from portal.settings.services import organisation
+
+    limit = current_app.config["LOGIN_ACCOUNT_FAILURE_LIMIT"]
+    minutes = current_app.config["LOGIN_FAILURE_WINDOW_SECONDS"] // 60
+    record("auth.sign_in_throttled", actor=user, summary=f"{limit} failed sign-ins: account paused for up to {minutes} minutes")
+    _queue_account_email(user.email, "sign_in_failures", f"Failed sign-ins to your {organisation().name} account",
+                         donor_id=user.donor_id, purpose="sign_in_failures", user=user, failures=limit, minutes=minutes,
+                         link=_link("/password/forgot"))
 
 
 def sign_in(user: User, *, remember: bool) -> None:

@@ -29,14 +29,16 @@ def index():
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
 def login():
     if current_user.is_authenticated:
         return redirect(_home_for(current_user))
     form = LoginForm()
     error = None
     if form.validate_on_submit():
-        user = services.authenticate(form.email.data, form.password.data)
+        try:
+            user = services.authenticate(form.email.data, form.password.data)
+        except services.SignInRefused as exc:
+            return render_template("auth/login.html", form=form, error=str(exc)), 429
         if user:
             services.sign_in(user, remember=form.remember.data)
             login_user(user, remember=form.remember.data)
