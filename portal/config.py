@@ -55,6 +55,8 @@ class Config:
     REMEMBER_COOKIE_HTTPONLY = True
     # A session without "keep me signed in" ends on the server after this long unused.
     SESSION_IDLE_TIMEOUT = timedelta(hours=float(os.environ.get("SESSION_IDLE_HOURS", "12")))
+    # Whether the organisation's two-step sign-in requirement is enforced (it always is outside the test suite).
+    TWO_FACTOR_ENFORCED = True
     MAX_CONTENT_LENGTH = 64 * 1024 * 1024
     PAGE_SIZE = 25
     IMPORT_PREVIEW_ROWS = 10
@@ -88,3 +90,5 @@ class TestConfig(Config):
     LOGIN_RATE_LIMIT = "1000 per minute"  # the rate-limit tests set the production limits
     KB_VOTE_RATE_LIMIT = "1000 per minute"
     PASSWORD_HASH_FAST = True
+    # The suite's fixtures sign staff in with a password alone; tests/security/test_two_factor.py turns it on.
+    TWO_FACTOR_ENFORCED = False

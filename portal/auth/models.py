@@ -26,6 +26,11 @@ class User(UserMixin, db.Model):
     donor_id: Mapped[int | None] = mapped_column(ForeignKey("donors.id", ondelete="SET NULL"), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
+    # Two-step sign-in (portal.auth.two_factor): the TOTP secret, when it was turned on, and the last time step
+    # a code was accepted for (a code is never accepted twice).
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_enabled_at: Mapped[datetime | None]
+    totp_last_step: Mapped[int | None]
 
     donor = relationship("Donor", foreign_keys=[donor_id])
 
@@ -71,3 +76,14 @@ class UserSession(db.Model):
     remember: Mapped[bool] = mapped_column(default=False)
     ended_at: Mapped[datetime | None]
     end_reason: Mapped[str] = mapped_column(String(40), default="")
+
+
+class RecoveryCode(db.Model):
+    """A one-time code for signing in without the authenticator app. Shown once; only its hash is kept."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    used_at: Mapped[datetime | None]

@@ -94,7 +94,7 @@ def _tell_owner_about_failures(user: User) -> None:
                          link=_link("/password/forgot"))
 
 
-def sign_in(user: User, *, remember: bool) -> None:
+def sign_in(user: User, *, remember: bool, second_factor: str | None = None) -> None:
     """Open a server-side session for a user who has proved who they are and record it. Commits; the view
     then calls Flask-Login's login_user(user)."""
     from portal.audit.services import record
@@ -102,8 +102,33 @@ def sign_in(user: User, *, remember: bool) -> None:
 
     sessions.start(user, remember=remember)
     user.last_login_at = utcnow()
-    record("auth.sign_in", actor=user, ip_address=sessions.request_address(), summary="Signed in")
+    record("auth.sign_in", actor=user, ip_address=sessions.request_address(), summary="Signed in",
+           detail={"second_factor": second_factor} if second_factor else None)
     db.session.commit()
+
+
+def check_second_factor(user: User, code: str) -> str | None:
+    """The second step of a sign-in: which factor `code` was ("totp", "recovery_code"), or None. Wrong codes
+    count as failed sign-ins towards the account's throttle; past its limit SignInRefused is raised. Commits."""
+    from portal.audit.services import record
+    from portal.auth import throttle, two_factor
+    from portal.auth.sessions import request_address
+
+    refused = throttle.refusal(user.email, request_address())
+    if refused is not None:
+        raise SignInRefused(f"Too many failed attempts. Try again in {refused.minutes} minute{'s' if refused.minutes != 1 else ''}.")
+    kind = two_factor.verify(user, code)
+    if kind is None:
+        record("auth.sign_in_failed", actor=user, ip_address=request_address(), summary="Wrong two-step sign-in code")
+        if throttle.record_failure(user.email, request_address()):
+            _tell_owner_about_failures(user)
+    else:
+        throttle.record_success(user.email)
+        if kind == "recovery_code":
+            record("auth.recovery_code_used", actor=user, ip_address=request_address(),
+                   summary=f"Signed in with a recovery code ({two_factor.recovery_codes_left(user)} left)")
+    db.session.commit()
+    return kind
 
 
 def sign_out(user: User) -> None:
