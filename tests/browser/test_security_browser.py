@@ -50,3 +50,37 @@ def test_ending_a_session_from_the_sessions_page_signs_that_browser_out(app, liv
     page.get_by_role("button", name="Sign out", exact=True).last.click()
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
     phone.context.close()
+
+
+def test_setting_up_two_step_sign_in_and_signing_in_with_a_recovery_code(app, live_server, page: Page):
+    import pyotp
+
+    with app.app_context():
+        make_user("fundraiser", SAM, name="Sam Reid")
+    page.set_viewport_size(DESKTOP)
+    sign_in_staff(page, live_server, SAM)
+    page.get_by_role("link", name="Two-step sign-in").click()
+    expect(page.get_by_role("heading", name="Set it up")).to_be_visible()
+    expect(page.locator(".qr svg")).to_be_visible()
+    screenshots(page, "security-two-step-setup")
+    secret = page.locator("code.secret").inner_text()
+    page.get_by_label("Code").fill(pyotp.TOTP(secret).now())
+    page.get_by_role("button", name="Turn on two-step sign-in").click()
+    expect(page.get_by_role("heading", name="Your recovery codes")).to_be_visible()
+    codes = page.locator(".recovery-codes code").all_inner_texts()
+    assert len(codes) == 10
+    screenshots(page, "security-recovery-codes")
+    page.get_by_role("link", name="I've saved them").click()
+    expect(page.get_by_role("heading", name="Two-step sign-in is on")).to_be_visible()
+
+    page.get_by_role("button", name="Sign out", exact=True).click()
+    page.goto(f"{live_server}/login")
+    page.get_by_label("Email address").fill(SAM)
+    page.get_by_label("Password").fill("correct-horse-battery")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Enter your code")).to_be_visible()
+    screenshots(page, "security-two-step-code")
+    page.get_by_label("Code").fill(codes[0])
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/staff/")
+    expect(page.get_by_role("link", name="Two-step sign-in")).to_be_visible()
