@@ -119,9 +119,6 @@ class Counters:
 
 
 def init_app(app: Flask) -> None:
-    app.config.setdefault("LOGIN_ACCOUNT_FAILURE_LIMIT", 5)
-    app.config.setdefault("LOGIN_ADDRESS_FAILURE_LIMIT", 20)
-    app.config.setdefault("LOGIN_FAILURE_WINDOW_SECONDS", 15 * 60)
     app.extensions["login_throttle"] = Counters(app.config.get("RATELIMIT_STORAGE_URI") or "memory://")
 
 
