@@ -107,6 +107,21 @@ def sign_in(user: User, *, remember: bool, second_factor: str | None = None) -> 
     db.session.commit()
 
 
+def awaiting_second_factor(pending) -> User | None:
+    """The user whose password was right a moment ago (the login view's note in the session), while the few
+    minutes for their code last."""
+    import time
+
+    from portal.auth import two_factor
+
+    if not isinstance(pending, dict) or not isinstance(pending.get("u"), int):
+        return None
+    if time.time() - pending.get("t", 0) >= two_factor.PENDING_SIGN_IN_MINUTES * 60:
+        return None
+    user = db.session.get(User, pending["u"])
+    return user if user is not None and user.active and two_factor.enabled(user) else None
+
+
 def check_second_factor(user: User, code: str) -> str | None:
     """The second step of a sign-in: which factor `code` was ("totp", "recovery_code"), or None. Wrong codes
     count as failed sign-ins towards the account's throttle; past its limit SignInRefused is raised. Commits."""

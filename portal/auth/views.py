@@ -8,8 +8,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 from portal.auth import services, two_factor
 from portal.auth.access import require_donor, require_staff, roles_required
 from portal.auth.forms import EmailForm, LoginForm, NewPasswordForm, TwoFactorCodeForm, TwoFactorSignInForm
-from portal.auth.models import User
-from portal.extensions import db, limiter
+from portal.extensions import limiter
 from portal.tokens import TokenError
 from portal.urls import safe_local_path
 
@@ -66,10 +65,8 @@ def _complete_sign_in(user, remember: bool, target: str, second_factor: str | No
 @bp.route("/login/code", methods=["GET", "POST"])
 def second_step():
     pending = session.get(PENDING)
-    user = None
-    if isinstance(pending, dict) and time.time() - pending.get("t", 0) < two_factor.PENDING_SIGN_IN_MINUTES * 60:
-        user = db.session.get(User, pending.get("u") or 0)
-    if user is None or not user.active or not two_factor.enabled(user):
+    user = services.awaiting_second_factor(pending)
+    if user is None:
         session.pop(PENDING, None)
         flash("Sign in again: the time for the code ran out.", "info")
         return redirect(url_for("auth.login"), code=303)

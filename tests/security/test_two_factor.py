@@ -13,7 +13,7 @@ from portal.audit.models import AuditEvent
 from portal.auth.models import RecoveryCode, User
 from portal.extensions import db
 from portal.settings.services import organisation
-from tests.conftest import PASSWORD, login, make_donor, make_user
+from tests.conftest import login, make_donor, make_user
 
 STEP = timedelta(seconds=30)
 
