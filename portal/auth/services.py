@@ -72,7 +72,6 @@ def authenticate(email: str, password: str) -> User | None:
             _tell_owner_about_failures(user)
         db.session.commit()
         return None
-    throttle.record_success(address)
     if _hasher().check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
         db.session.commit()
@@ -95,11 +94,13 @@ def _tell_owner_about_failures(user: User) -> None:
 
 
 def sign_in(user: User, *, remember: bool, second_factor: str | None = None) -> None:
-    """Open a server-side session for a user who has proved who they are and record it. Commits; the view
-    then calls Flask-Login's login_user(user)."""
+    """Open a server-side session for a user who has proved who they are and record it; only a whole sign-in
+    (password and any second step) clears the account's failure count. Commits; the view then calls
+    Flask-Login's login_user(user)."""
     from portal.audit.services import record
-    from portal.auth import sessions
+    from portal.auth import sessions, throttle
 
+    throttle.record_success(user.email)
     sessions.start(user, remember=remember)
     user.last_login_at = utcnow()
     record("auth.sign_in", actor=user, ip_address=sessions.request_address(), summary="Signed in",
@@ -137,11 +138,9 @@ def check_second_factor(user: User, code: str) -> str | None:
         record("auth.sign_in_failed", actor=user, ip_address=request_address(), summary="Wrong two-step sign-in code")
         if throttle.record_failure(user.email, request_address()):
             _tell_owner_about_failures(user)
-    else:
-        throttle.record_success(user.email)
-        if kind == "recovery_code":
-            record("auth.recovery_code_used", actor=user, ip_address=request_address(),
-                   summary=f"Signed in with a recovery code ({two_factor.recovery_codes_left(user)} left)")
+    elif kind == "recovery_code":
+        record("auth.recovery_code_used", actor=user, ip_address=request_address(),
+               summary=f"Signed in with a recovery code ({two_factor.recovery_codes_left(user)} left)")
     db.session.commit()
     return kind
 

@@ -203,3 +203,18 @@ def test_staff_pages_are_not_open_to_donors_and_the_reverse(app, staff_client):
     assert donor_client.get("/staff/account/two-step").status_code == 403
     assert staff_client("support").get("/me/account/two-step").status_code == 403
     assert app.test_client().get("/me/account/two-step").status_code == 302
+
+
+def test_the_right_password_again_does_not_reset_the_count_of_wrong_codes(app, clock):
+    with app.app_context():
+        make_user("fundraiser", "fay@example.org")
+    secret, _codes = enrol(app, signed_in_with_password(app, "fay@example.org"))
+    clock.shift(STEP)
+    wrong = "123456" if code_now(secret) != "123456" else "654321"
+    client = app.test_client()
+    login(client, "fay@example.org")
+    codes = [client.post("/login/code", data={"code": wrong}).status_code for _ in range(4)]
+    assert login(client, "fay@example.org").headers["Location"] == "/login/code"
+    codes.append(client.post("/login/code", data={"code": wrong}).status_code)
+    assert codes == [400] * 5
+    assert client.post("/login/code", data={"code": code_now(secret)}).status_code == 429
