@@ -174,3 +174,20 @@ def test_sign_in_and_failed_sign_in_are_on_the_audit_trail(app, client):
             ("auth.sign_in_failed", None, "nobody@example.org", "127.0.0.1"),
             ("auth.sign_in", user_id, "boss@example.org", "127.0.0.1"),
         ]
+
+
+def test_adding_a_staff_user_and_setting_their_password_are_on_the_audit_trail(app, staff_client):
+    admin = staff_client("admin")
+    assert admin.post("/staff/admin/users", data={"name": "Sam", "email": "sam@example.org", "role": "support",
+                                                  "password": "a long harbour walk"}).status_code == 303
+    with app.app_context():
+        sam_id = db.session.scalar(select(User.id).where(User.email == "sam@example.org"))
+    admin.post(f"/staff/admin/users/{sam_id}", data={"name": "Sam", "role": "support", "active": "y",
+                                                    "password": "another long harbour walk"})
+    with app.app_context():
+        events = db.session.scalars(select(AuditEvent).where(AuditEvent.action.like("user.%")).order_by(AuditEvent.id)).all()
+        assert [(e.action, e.actor_user_id, e.summary) for e in events] == [
+            ("user.created", admin.user_id, "Added sam@example.org as Support specialist"),
+            ("user.password_changed", admin.user_id, "Password changed for sam@example.org"),
+        ]
+        assert "another long harbour walk" not in str(events[1].detail)
