@@ -17,8 +17,8 @@ staff_bp = Blueprint("portal_access", __name__, url_prefix="/staff/donors")
 staff_bp.before_request(require_staff)
 account_bp = Blueprint("account", __name__, url_prefix="/staff/account")
 account_bp.before_request(require_staff)
-me_account_bp = Blueprint("me_account", __name__, url_prefix="/me/account")
-me_account_bp.before_request(require_donor)
+donor_security_bp = Blueprint("donor_security", __name__, url_prefix="/me/account")
+donor_security_bp.before_request(require_donor)
 
 
 def _home_for(user) -> str:
@@ -279,7 +279,7 @@ def two_factor_disable():
     return _two_factor_action(request.blueprint, "disable")
 
 
-for _blueprint in (account_bp, me_account_bp):  # the same pages for staff (/staff/account) and donors (/me/account)
+for _blueprint in (account_bp, donor_security_bp):  # the same pages for staff (/staff/account) and donors (/me/account)
     _blueprint.add_url_rule("/two-step", view_func=two_factor_page)
     _blueprint.add_url_rule("/two-step/enable", view_func=two_factor_enable, methods=["POST"])
     _blueprint.add_url_rule("/two-step/recovery-codes", view_func=two_factor_recovery_codes, methods=["POST"])

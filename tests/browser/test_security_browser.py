@@ -84,3 +84,21 @@ def test_setting_up_two_step_sign_in_and_signing_in_with_a_recovery_code(app, li
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url("**/staff/")
     expect(page.get_by_role("link", name="Two-step sign-in")).to_be_visible()
+
+
+def test_a_donor_turns_on_two_step_sign_in_from_the_portal(app, live_server, page: Page):
+    import pyotp
+
+    from tests.conftest import make_donor
+
+    with app.app_context():
+        donor = make_donor(first_name="Amelia", last_name="Clarke", email="amelia.clarke@example.org")
+        make_user("donor", "amelia.clarke@example.org", donor_id=donor.id, name="Amelia Clarke")
+    page.set_viewport_size(DESKTOP)
+    sign_in_staff(page, live_server, "amelia.clarke@example.org", lands_on="**/me")
+    page.get_by_role("link", name="Two-step sign-in").click()
+    expect(page.get_by_role("heading", name="Set it up")).to_be_visible()
+    screenshots(page, "security-donor-two-step")
+    page.get_by_label("Code").fill(pyotp.TOTP(page.locator("code.secret").inner_text()).now())
+    page.get_by_role("button", name="Turn on two-step sign-in").click()
+    expect(page.locator(".recovery-codes code")).to_have_count(10)
