@@ -82,16 +82,17 @@ def _init_models(app: Flask) -> None:
 
 
 def _init_auth(app: Flask) -> None:
+    from portal.auth import sessions
     from portal.auth.models import User
-    from portal.extensions import db, login_manager
+    from portal.extensions import login_manager
 
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please sign in to continue."
     login_manager.login_message_category = "info"
 
     @login_manager.user_loader
-    def load_user(user_id: str) -> User | None:
-        return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+    def load_user(session_id: str) -> User | None:
+        return sessions.load(session_id)
 
 
 def _init_jobs(app: Flask) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,10 +57,18 @@ class Config:
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or os.environ.get("REDIS_URL") or "memory://"
     RATELIMIT_HEADERS_ENABLED = True
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute;50 per hour")
+    # Failed sign-ins (portal.auth.throttle): per account and per address, within one window.
+    LOGIN_ACCOUNT_FAILURE_LIMIT = int(os.environ.get("LOGIN_ACCOUNT_FAILURE_LIMIT", "5"))
+    LOGIN_ADDRESS_FAILURE_LIMIT = int(os.environ.get("LOGIN_ADDRESS_FAILURE_LIMIT", "20"))
+    LOGIN_FAILURE_WINDOW_SECONDS = int(float(os.environ.get("LOGIN_FAILURE_WINDOW_MINUTES", "15")) * 60)
     WTF_CSRF_TIME_LIMIT = None
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_HTTPONLY = True
+    # A session without "keep me signed in" ends on the server after this long unused.
+    SESSION_IDLE_TIMEOUT = timedelta(hours=float(os.environ.get("SESSION_IDLE_HOURS", "12")))
+    # Whether the organisation's two-step sign-in requirement is enforced (it always is outside the test suite).
+    TWO_FACTOR_ENFORCED = True
     MAX_CONTENT_LENGTH = 64 * 1024 * 1024
     PAGE_SIZE = 25
     IMPORT_PREVIEW_ROWS = 10
@@ -94,3 +103,5 @@ class TestConfig(Config):
     KB_VOTE_RATE_LIMIT = "1000 per minute"
     KB_SEARCH_FLUSH_SECONDS = 0  # no background writer: a test flushes the search log when it means to
     PASSWORD_HASH_FAST = True
+    # The suite's fixtures sign staff in with a password alone; tests/security/test_two_factor.py turns it on.
+    TWO_FACTOR_ENFORCED = False

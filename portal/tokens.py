@@ -1,4 +1,8 @@
-"""Signed, purpose-bound tokens for links in emails (unsubscribe, survey, invitation, password reset)."""
+"""Signed, purpose-bound tokens for links in emails (unsubscribe, survey, invitation, password reset).
+
+A link that lets its holder into an account (invitation, signup, password reset) is never stored: the outbox
+keeps the message with HIDDEN_LINK in its place and a sealed link (the purpose, payload and path, useless
+without the secret key), and the link is signed only as the message is handed to the mail server."""
 from __future__ import annotations
 
 from typing import Any
@@ -39,6 +43,21 @@ def read_token(purpose: str, token: str, *, max_age: int | None = None) -> Any:
         raise TokenError("This link has expired.", expired=True) from exc
     except BadSignature as exc:
         raise TokenError("This link is not valid. It may have been copied incompletely.") from exc
+
+
+HIDDEN_LINK = "[link hidden: only the recipient can use it]"
+
+
+def sealed_link(purpose: str, payload: Any, path: str) -> dict:
+    """What an account email keeps instead of its link; `path` has a "{token}" placeholder."""
+    if purpose not in MAX_AGE or "{token}" not in path:
+        raise ValueError(f"cannot seal a {purpose!r} link to {path!r}")
+    return {"purpose": purpose, "payload": payload, "path": path}
+
+
+def open_sealed_link(sealed: dict) -> str:
+    """The working link, signed now: valid for its purpose's lifetime from the moment the email goes."""
+    return external_url(sealed["path"].replace("{token}", make_token(sealed["purpose"], sealed["payload"])))
 
 
 def external_url(path: str) -> str:

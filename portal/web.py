@@ -17,8 +17,14 @@ from sqlalchemy import exc as sa_exc
 from portal.extensions import db
 from portal.money import format_money
 from portal.timeutil import to_local
+from portal.urls import safe_local_path
 
 log = logging.getLogger(__name__)
+
+
+def current_organisation():
+    """The organisation's settings row, for modules below settings in the layers (auth's two-step rules)."""
+    return current_app.extensions["organisation"]()
 
 
 def _org():
@@ -84,7 +90,7 @@ def _error_page(code: int, detail: str | None = None):
     if request.accept_mimetypes.best == "application/json":
         return jsonify(error=title), code
     try:
-        return render_template("errors/error.html", code=code, title=title, text=detail or text), code
+        return render_template("errors/error.html", code=code, title=title, text=detail or text, back=_back_link()), code
     except DATABASE_UNAVAILABLE as error:  # the page's layout reads the organisation's settings
         return _database_unavailable(error)
 
@@ -106,6 +112,14 @@ def _database_unavailable(error: Exception):
     page = current_app.jinja_env.get_template("errors/unavailable.html").render(
         request=request, organisation_name=current_app.config["ORGANISATION_NAME"])
     return page, 503, retry_after
+
+
+def _back_link() -> str:
+    """The page that linked here, when it is one of ours and not this one."""
+    referrer = request.referrer or ""
+    if not referrer.startswith(request.host_url) or referrer == request.url:
+        return ""
+    return safe_local_path("/" + referrer[len(request.host_url):], "")
 
 
 def init_app(app: Flask) -> None:

@@ -97,6 +97,7 @@ def _clean_tables(app):
     yield
     app.extensions["me_page_store"].clear()
     app.extensions["kb_search_recorder"].discard()
+    app.extensions["login_throttle"].memory.clear_all()  # every test signs in from 127.0.0.1
     with app.app_context():
         db.session.remove()
         tables = [t.name for t in reversed(db.metadata.sorted_tables)]

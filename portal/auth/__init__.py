@@ -10,10 +10,14 @@ def init_app(app: Flask) -> None:
     from flask_login import user_logged_in
 
     from portal import web
+    from portal.auth import throttle
     from portal.auth.services import record_portal_login
-    from portal.auth.views import bp, portal_access_panel, staff_bp
+    from portal.auth.views import account_bp, bp, donor_security_bp, portal_access_panel, staff_bp
 
+    throttle.init_app(app)
     app.register_blueprint(bp)
     app.register_blueprint(staff_bp)
+    app.register_blueprint(account_bp)
+    app.register_blueprint(donor_security_bp)
     user_logged_in.connect(record_portal_login, app)
     web.add_panel(app, "staff_donor_side", portal_access_panel)

@@ -4,18 +4,31 @@ from __future__ import annotations
 import functools
 from typing import Callable
 
-from flask import abort, request
+from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
 
 from portal.extensions import login_manager
 
 
-def require_staff() -> None:
+# What a staff member who must still set up two-step sign-in may open: its page, and the way out.
+ENROLMENT_ENDPOINTS = {"account.two_factor_page", "account.two_factor_enable"}
+
+
+def require_staff():
     if not current_user.is_authenticated:
         return login_manager.unauthorized()
     if not current_user.is_staff:
         abort(403)
+    if request.endpoint not in ENROLMENT_ENDPOINTS and _must_enrol(current_user):
+        flash("Your organisation asks you to use two-step sign-in. Set it up to continue.", "info")
+        return redirect(url_for("account.two_factor_page"))
     return None
+
+
+def _must_enrol(user) -> bool:
+    from portal.auth import two_factor
+
+    return two_factor.required_for(user) and not two_factor.enabled(user)
 
 
 def roles_required(*roles: str) -> Callable:
@@ -34,13 +47,6 @@ def roles_required(*roles: str) -> Callable:
         return wrapper
 
     return decorator
-
-
-def safe_next(target: str | None, default: str) -> str:
-    """Only follow a local path after login, never another site."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return default
 
 
 def wants_staff_area() -> bool:

@@ -34,3 +34,11 @@ class NewPasswordForm(FlaskForm):
     password = PasswordField("Choose a password", validators=[DataRequired("Choose a password."), Length(min=10, message="Use at least 10 characters.")],
                              description="At least 10 characters. A short sentence is easy to remember and hard to guess.")
     confirm = PasswordField("Type it again", validators=[DataRequired("Type the password again."), EqualTo("password", "The two passwords don't match.")])
+
+
+class TwoFactorCodeForm(FlaskForm):
+    code = StringField("Code", validators=[DataRequired("Type the code from your authenticator app."), Length(max=20)])
+
+
+class TwoFactorSignInForm(TwoFactorCodeForm):
+    remember_device = BooleanField("Don't ask again on this device for 30 days")

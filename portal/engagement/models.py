@@ -36,6 +36,8 @@ class EmailMessage(db.Model):
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
     message_id: Mapped[str] = mapped_column(String(200), unique=True)
     headers: Mapped[dict | None] = mapped_column(db.JSON)
+    # An account email's link, kept unsigned (see portal.tokens.sealed_link): the body holds only HIDDEN_LINK.
+    sealed_link: Mapped[dict | None] = mapped_column(db.JSON)
     status: Mapped[str] = mapped_column(String(12), default="pending")
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")

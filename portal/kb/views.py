@@ -10,13 +10,14 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_login import current_user
 
 from portal import jobs
-from portal.auth.access import require_staff, roles_required, safe_next
+from portal.auth.access import require_staff, roles_required
 from portal.extensions import limiter, login_manager
 from portal.htmx import is_htmx, redirect_to, render
 from portal.kb import services, tasks
 from portal.kb.forms import ArticleForm, PreviewForm, PublishForm, VoteForm
 from portal.kb.models import AUDIENCES, VIEW_SOURCES
 from portal.timeutil import utcnow
+from portal.urls import safe_local_path
 
 bp = Blueprint("kb", __name__)
 staff_bp = Blueprint("kb_staff", __name__, url_prefix="/staff/kb")
@@ -96,7 +97,7 @@ def _page_asking() -> str:
     """The local page an htmx request came from (e.g. the ticket form), so an article can link back to it."""
     current = urlsplit(request.headers.get("HX-Current-URL", ""))
     path = current.path + (f"?{current.query}" if current.query else "")
-    return safe_next(path, "") if current.netloc == request.host else ""
+    return safe_local_path(path, "") if current.netloc == request.host else ""
 
 
 def _article_page(slug: str, area: str):
@@ -111,7 +112,7 @@ def _article_page(slug: str, area: str):
     voter = services.voter_key(donor_id=donor_id, session_token=session.get("kb_voter"))
     return render("kb/article.html", article=article, area=area, related=services.related_articles(article),
                   vote=services.current_vote(article, voter), form=VoteForm(), voted=False,
-                  back=safe_next(request.args.get("next"), ""), via=via)
+                  back=safe_local_path(request.args.get("next"), ""), via=via)
 
 
 @bp.route("/help/<slug>")

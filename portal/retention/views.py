@@ -3,13 +3,14 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from markupsafe import Markup
 
-from portal.auth.access import require_staff, roles_required, safe_next
+from portal.auth.access import require_staff, roles_required
 from portal.donors.services import get_donor
 from portal.htmx import render
 from portal.retention import services
 from portal.retention.forms import DismissForm, ManagerForm, ResolveForm, RiskSettingsForm
 from portal.retention.models import ALERT_KINDS, ALERT_STATUSES, CHECK_IN_REASONS
 from portal.support.services import assignable_staff
+from portal.urls import safe_local_path
 
 bp = Blueprint("retention", __name__, url_prefix="/staff/at-risk")
 bp.before_request(require_staff)
@@ -38,7 +39,7 @@ def _alert_or_404(alert_id: int):
 
 
 def _back() -> str:
-    return safe_next(request.form.get("next"), url_for("retention.index"))
+    return safe_local_path(request.form.get("next"), url_for("retention.index"))
 
 
 @bp.route("/alerts/<int:alert_id>/dismiss", methods=["POST"])

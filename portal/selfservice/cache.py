@@ -26,10 +26,11 @@ from typing import Any, Callable
 from flask import current_app, g, make_response, request, session
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
-from sqlalchemy import bindparam, create_engine, event, func, literal, select
+from sqlalchemy import bindparam, create_engine, event, exists, func, literal, select
 
+from portal.auth import sessions
+from portal.auth.models import User, UserSession
 from portal.extensions import ping_after_idle
-from portal.auth.models import User
 from portal.donors.models import Donor
 from portal.extensions import db, login_manager
 from portal.feedback.models import SurveyInvitation
@@ -75,8 +76,11 @@ def _marks(donor) -> tuple:
 
 FINGERPRINT = select(*_marks(bindparam("donor_id")))
 # The account behind a session and its donor's fingerprint, so a stored page is answered with one statement.
-ACCOUNT_AND_FINGERPRINT = select(User.active, User.role, User.donor_id, *_marks(User.donor_id)).where(
-    User.id == bindparam("user_id"))
+# A session that has been ended on the server (signed out, password changed) reads as an inactive account.
+ACCOUNT_AND_FINGERPRINT = select(
+    User.active & exists().where(UserSession.user_id == User.id, UserSession.key_hash == bindparam("session_key_hash"),
+                                 UserSession.ended_at.is_(None)),
+    User.role, User.donor_id, *_marks(User.donor_id)).where(User.id == bindparam("user_id"))
 _ACCOUNT_COLUMNS = 3
 
 
@@ -162,14 +166,14 @@ class AccountReader:
         self.engine = engine
         compiled = ACCOUNT_AND_FINGERPRINT.compile(dialect=engine.dialect)
         self.sql = str(compiled)
-        self.defaults = compiled.construct_params({"user_id": 0})
+        self.defaults = compiled.construct_params({"user_id": 0, "session_key_hash": ""})
         self.positions = compiled.positiontup if compiled.positional else None
 
-    def read(self, user_id: int) -> tuple | None:
+    def read(self, user_id: int, session_key_hash: str) -> tuple | None:
         """The account row and fingerprint. A connection that fails is discarded, never pooled again; when it
         failed because the database went away (a restart), the rest of the pool went with it, so the pool
         is replaced and the read tried once more on a new connection."""
-        params = {**self.defaults, "user_id": user_id}
+        params = {**self.defaults, "user_id": user_id, "session_key_hash": session_key_hash}
         arguments = tuple(params[name] for name in self.positions) if self.positions is not None else params
         try:
             return self._read_once(arguments)
@@ -232,12 +236,13 @@ def answer_from_store():
     view = current_app.view_functions.get(request.endpoint)
     if not getattr(view, "stored_page", False) or not _may_use_store():
         return None
-    user_id = session.get("_user_id")
+    signed_in = sessions.parse_id(session.get("_user_id"))
     # Flask-Login's own check of the session's address and browser, with its effect (a stale session is made
     # non-fresh, or ended under "strong" protection, when the normal path takes over).
-    if not (isinstance(user_id, str) and user_id.isdigit()) or login_manager._session_protection_failed():
+    if signed_in is None or login_manager._session_protection_failed():
         return None
-    row = current_app.extensions["me_page_reader"].read(int(user_id))
+    user_id, key = signed_in
+    row = current_app.extensions["me_page_reader"].read(user_id, sessions.key_hash(key))
     if row is None:
         return None
     active, role, donor_id = row[:_ACCOUNT_COLUMNS]

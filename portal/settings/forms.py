@@ -12,3 +12,5 @@ class OrganisationForm(FlaskForm):
     timezone = StringField("Time zone", validators=[DataRequired("Enter a time zone."), Length(max=64)])
     support_email = EmailField("Support email", validators=[Optional(), Email("Enter a valid email address.")])
     impact_line = StringField("Impact line shown to donors", validators=[Optional(), Length(max=300)])
+    two_factor_required_for = SelectField("Two-step sign-in required for",
+                                          choices=choices([("admins", "Administrators"), ("staff", "All staff")]))

@@ -17,3 +17,5 @@ class Organisation(db.Model):
     timezone: Mapped[str] = mapped_column(String(64), default="Europe/London")
     support_email: Mapped[str] = mapped_column(String(254), default="support@harbourtrust.example")
     impact_line: Mapped[str] = mapped_column(String(300), default="Every £25 keeps a family's lifeboat crew trained for a month.")
+    # Who must use two-step sign-in: "admins" or "staff" (everyone in the back office). Donors may opt in.
+    two_factor_required_for: Mapped[str] = mapped_column(String(10), default="admins", server_default="admins")

@@ -43,7 +43,12 @@ def organisation() -> Organisation:
     return settings_row(Organisation, commit=True)
 
 
-def update_organisation(*, name: str, currency: str, timezone: str, support_email: str, impact_line: str) -> Organisation:
+def update_organisation(*, name: str, currency: str, timezone: str, support_email: str, impact_line: str,
+                        two_factor_required_for: str | None = None, acting_user=None) -> Organisation:
+    """Save the organisation settings. Who must use two-step sign-in is a security setting: a change to it
+    goes on the audit trail. Commits."""
+    if two_factor_required_for not in (None, "admins", "staff"):
+        raise SettingsError("Choose who must use two-step sign-in.", "two_factor_required_for")
     if not name.strip():
         raise SettingsError("Enter the organisation's name.", "name")
     if currency not in CURRENCIES:
@@ -53,5 +58,12 @@ def update_organisation(*, name: str, currency: str, timezone: str, support_emai
     org = organisation()
     org.name, org.currency, org.timezone = name.strip(), currency, timezone
     org.support_email, org.impact_line = support_email.strip(), impact_line.strip()
+    if two_factor_required_for is not None and two_factor_required_for != org.two_factor_required_for:
+        from portal.audit.services import record
+
+        record("settings.two_factor_requirement", actor=acting_user,
+               summary=f"Two-step sign-in now required for {'all staff' if two_factor_required_for == 'staff' else 'administrators'}",
+               detail={"from": org.two_factor_required_for, "to": two_factor_required_for})
+        org.two_factor_required_for = two_factor_required_for
     db.session.commit()
     return org

@@ -11,6 +11,7 @@ from portal.auth.services import invite_donor
 from portal.donors import preferences
 from portal.donors.models import Donor
 from portal.engagement.models import EmailMessage
+from portal.engagement.delivery.outbox import bodies_for_recipient
 from portal.extensions import db
 from portal.giving import services as giving
 from portal.loyalty import services as loyalty
@@ -56,7 +57,7 @@ def test_invitation_to_first_login(app, live_server, page):
     with app.app_context():
         donor = make_donor(first_name="Grace", last_name="Hopper", email="grace@example.org")
         invite_donor(donor, invited_by=make_user("fundraiser", "tom@harbour.example.org", name="Tom Okafor"))
-        body = db.session.scalar(select(EmailMessage.text_body).where(EmailMessage.to_email == "grace@example.org"))
+        body, _html = bodies_for_recipient(db.session.scalar(select(EmailMessage).where(EmailMessage.to_email == "grace@example.org")))
     link = re.search(r"http://127\.0\.0\.1:5000(/invitation/\S+)", body).group(1)
     page.goto(live_server + link)
     expect(page.get_by_role("heading", name="Set up your supporter account")).to_be_visible()

@@ -60,9 +60,19 @@ def _bench_donor() -> int:
 
 
 def _signed_in_client(app, user_id: int):
+    """A client holding a session cookie for a server-side session opened directly (no sign-in form)."""
+    from portal.auth import sessions
+    from portal.auth.models import User
+    from portal.extensions import db
+
+    with app.app_context():
+        user = db.session.get(User, user_id)
+        sessions.start(user, remember=False)
+        db.session.commit()
+        session_id = user.get_id()
     client = app.test_client()
     with client.session_transaction() as session:
-        session["_user_id"] = str(user_id)
+        session["_user_id"] = session_id
         session["_fresh"] = True
     return client
 

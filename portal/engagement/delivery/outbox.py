@@ -66,8 +66,11 @@ def new_message_id() -> str:
 
 def queue_email(to_email: str, subject: str, text_body: str, *, html_body: str | None = None, donor_id: int | None = None,
                 category: str = "transactional", purpose: str = "", idempotency_key: str | None = None,
-                headers: dict | None = None) -> EmailMessage:
+                headers: dict | None = None, sealed_link: dict | None = None) -> EmailMessage:
     """Add a message to the outbox in the current transaction (no commit). Same key, same message.
+
+    An account email passes its link as `sealed_link` and HIDDEN_LINK in the body where the link goes: staff
+    reading the mail log see that it was sent, never a link into someone's account.
 
     A message to an unusable address is kept with status "skipped" and the reason, never sent or retried.
     Marketing mail to a donor gets the one-click unsubscribe headers."""
@@ -85,7 +88,7 @@ def queue_email(to_email: str, subject: str, text_body: str, *, html_body: str |
     problem = email_problem((to_email or "").strip())
     message = EmailMessage(to_email=(to_email or "").strip()[:254], subject=subject[:300], text_body=text_body,
                            html_body=html_body, donor_id=donor_id, category=category, purpose=purpose[:60],
-                           idempotency_key=key, message_id=new_message_id(), headers=headers,
+                           idempotency_key=key, message_id=new_message_id(), headers=headers, sealed_link=sealed_link,
                            status="skipped" if problem else "pending", last_error=problem or "")
     db.session.add(message)
     db.session.flush()
@@ -129,6 +132,7 @@ class Outgoing:
     bulk_send_id: int | None
     needs_render: bool
     attempts: int
+    sealed_link: dict | None = None
     problem: str | None = None  # set when rendering found it cannot be sent
 
 
@@ -140,7 +144,7 @@ def _claimable(now: datetime):
 _CLAIMED_COLUMNS = (EmailMessage.id, EmailMessage.donor_id, EmailMessage.to_email, EmailMessage.subject,
                     EmailMessage.text_body, EmailMessage.html_body, EmailMessage.category, EmailMessage.purpose,
                     EmailMessage.message_id, EmailMessage.headers, EmailMessage.bulk_send_id, EmailMessage.needs_render,
-                    EmailMessage.attempts)
+                    EmailMessage.attempts, EmailMessage.sealed_link)
 
 
 def claim(message_ids: list[int], token: str) -> list[Outgoing]:
@@ -161,7 +165,19 @@ def claim(message_ids: list[int], token: str) -> list[Outgoing]:
                 raise
             time.sleep(pause)
     return [Outgoing(*row[:9], headers=row.headers or {}, bulk_send_id=row.bulk_send_id, needs_render=row.needs_render,
-                     attempts=row.attempts) for row in sorted(rows, key=lambda row: row.id)]
+                     attempts=row.attempts, sealed_link=row.sealed_link) for row in sorted(rows, key=lambda row: row.id)]
+
+
+def bodies_for_recipient(message: Outgoing | EmailMessage) -> tuple[str, str | None]:
+    """The text and HTML bodies as the recipient gets them: an account email's link is signed and put in
+    place of HIDDEN_LINK here, on the way to the mail server, and never written back."""
+    from portal.tokens import HIDDEN_LINK, open_sealed_link
+
+    if not message.sealed_link:
+        return message.text_body, message.html_body
+    link = open_sealed_link(message.sealed_link)
+    html = message.html_body.replace(HIDDEN_LINK, link) if message.html_body else message.html_body
+    return message.text_body.replace(HIDDEN_LINK, link), html
 
 
 def _renew(token: str) -> None:
@@ -364,8 +380,9 @@ def _send_over_smtp(batch: list[Outgoing], outcomes: Outcomes, counts: dict) -> 
                 outcomes.commit()
                 counts["skipped"] += 1
                 continue
+            text_body, html_body = bodies_for_recipient(item)
             data = build_message(sender=sender, to=item.to_email, subject=item.subject, message_id=item.message_id,
-                                 text_body=item.text_body, html_body=item.html_body, headers=item.headers)
+                                 text_body=text_body, html_body=html_body, headers=item.headers)
             if not outcomes.write(item, status="sent"):
                 outcomes.rollback()
                 log.warning("message %s: claim lost before sending; left to its new owner", item.id)
