@@ -32,7 +32,7 @@ from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.orm import defer, load_only
 
-from portal import jobs
+from portal import csvfile, jobs
 from portal.donors import services as donor_services
 from portal.donors.models import CHANNELS, DONOR_KINDS, Donor, ImportBatch
 from portal.extensions import db
@@ -933,16 +933,11 @@ def problem_counts(batch: ImportBatch) -> dict:
 
 def problems_csv(batch: ImportBatch) -> str:
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csvfile.writer(buffer)
     writer.writerow(["row", "column", "value", "problem", "level"])
     for p in batch.errors or []:
-        writer.writerow([p["row"], _inert(p["column"]), _inert(p["value"]), p["message"], p["level"]])
+        writer.writerow([p["row"], p["column"], p["value"], p["message"], p["level"]])
     return buffer.getvalue()
-
-
-def _inert(cell: str) -> str:
-    """A value from the uploaded file, kept from running as a formula when the CSV is opened in a spreadsheet."""
-    return "'" + cell if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell
 
 
 def progress(batch: ImportBatch) -> dict:

@@ -1,7 +1,6 @@
 """Donors: creating and editing them, consent, tags, and the filtered list staff work from."""
 from __future__ import annotations
 
-import csv
 import io
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -10,7 +9,7 @@ from typing import Iterable, Iterator
 from sqlalchemy import Select, and_, exists, false, func, literal_column, or_, select, union
 from sqlalchemy.orm import lazyload
 
-from portal import bulk
+from portal import bulk, csvfile
 from portal.donors.models import DONOR_KINDS, Donor, Tag, donor_interests, donor_tags
 from portal.extensions import db
 from portal.giving.models import DonorStats
@@ -444,7 +443,7 @@ EXPORT_COLUMNS = ("id", "kind", "title", "first_name", "last_name", "organisatio
 def export_csv(filters: DonorFilter) -> Iterator[str]:
     """Stream the filtered list as CSV, a page of rows at a time, so 100k donors never sit in memory."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csvfile.writer(buffer)
     writer.writerow(EXPORT_COLUMNS)
     yield _drain(buffer)
     last_id = 0

@@ -15,7 +15,6 @@ instead a SELECT of (donor_id, value) rows, and the operators test membership.
 """
 from __future__ import annotations
 
-import csv
 import io
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -24,6 +23,7 @@ from typing import Any, Callable, Iterator
 from sqlalchemy import Date, DateTime, Select, and_, case, exists, false, func, not_, or_, select, true
 from sqlalchemy.sql.elements import ColumnElement
 
+from portal import csvfile
 from portal.donors.models import CHANNELS, DONOR_KINDS, Donor, Tag, donor_interests, donor_tags
 from portal.engagement.models import EmailMessage, Segment
 from portal.extensions import db
@@ -428,7 +428,7 @@ def export_csv(segment_or_rules, *, currency: str) -> Iterator[str]:
     tree = _rules_of(segment_or_rules)
     now = utcnow()
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csvfile.writer(buffer)
     writer.writerow(EXPORT_COLUMNS)
     columns = [Donor.id, Donor.kind, Donor.first_name, Donor.last_name, Donor.organisation_name, Donor.email,
                Donor.city, Donor.postcode, Donor.country, _can_receive_marketing(),

@@ -138,7 +138,9 @@ def export(segment_id: int):
     segment = _get_or_404(Segment, segment_id)
     stamp = datetime.now().strftime("%Y%m%d-%H%M")
     slug = "".join(c if c.isalnum() else "-" for c in segment.name.lower()).strip("-")[:40] or "segment"
-    return Response(stream_with_context(segments.export_csv(segment, currency=organisation().currency)), mimetype="text/csv",
+    # The rules, not the row: the stream outlives this request's session, which may expire the segment.
+    rules = segment.rules
+    return Response(stream_with_context(segments.export_csv(rules, currency=organisation().currency)), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{slug}-{stamp}.csv"'})
 
 

@@ -1,13 +1,13 @@
 """Staff pages for the insight reports: filters in the query string, results from snapshots, CSV exports."""
 from __future__ import annotations
 
-import csv
 import io
 from typing import Iterator
 
 from flask import Blueprint, Response, abort, flash, redirect, request, stream_with_context, url_for
 from flask_login import current_user
 
+from portal import csvfile
 from portal.auth.access import require_staff, roles_required
 from portal.htmx import is_htmx, render
 from portal.insights import funnel, journey_segments, lifetime, presenters, retention, satisfaction, services
@@ -97,7 +97,7 @@ def refresh(name: str):
 def _csv(rows: Iterator[list], filename: str) -> Response:
     def generate():
         buffer = io.StringIO()
-        writer = csv.writer(buffer)
+        writer = csvfile.writer(buffer)
         for number, row in enumerate(rows):
             writer.writerow(row)
             if number % 500 == 0:
