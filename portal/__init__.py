@@ -106,8 +106,9 @@ def _init_jobs(app: Flask) -> None:
 
 
 def _init_web(app: Flask) -> None:
-    from portal import htmx, web
+    from portal import htmx, params, web
 
+    params.init_app(app)
     htmx.init_app(app)
     web.init_app(app)
 

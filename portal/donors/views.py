@@ -14,6 +14,7 @@ from portal.htmx import is_htmx, render
 from portal.journey import services as journey
 from portal.settings.services import organisation
 from portal.timeutil import local_date_to_utc
+from portal.params import page_number, query_id
 
 bp = Blueprint("donors", __name__, url_prefix="/staff/donors")
 bp.before_request(require_staff)
@@ -29,7 +30,7 @@ def _donor_or_404(donor_id: int):
 @bp.route("/")
 def index():
     filters = services.parse_filters(request.args)
-    page = services.search_donors(filters, page=request.args.get("page", 1, type=int),
+    page = services.search_donors(filters, page=request.args.get("page", 1, type=page_number),
                                   per_page=current_app.config["PAGE_SIZE"])
     return render("donors/index.html", block="results", filters=filters, result=page, tags=services.all_tag_names())
 
@@ -52,7 +53,7 @@ def check_email():
         form.email.validate(form)
         if form.email.errors:
             message = form.email.errors[0]
-        elif services.email_taken(form.email.data, except_id=request.args.get("donor_id", type=int)):
+        elif services.email_taken(form.email.data, except_id=request.args.get("donor_id", type=query_id)):
             message = "Another donor already has this email address."
     return render_template("donors/_email_check.html", message=message, email=form.email.data)
 

@@ -207,13 +207,23 @@ class Group:
     conditions: list[Condition | Group] = field(default_factory=list)
 
 
+# A number in a condition is compared in SQL: one beyond 64 bits cannot be sent, and none this large means anything.
+NUMBER_LIMIT = 10**12
+
+
+def _within_limit(number: int) -> int:
+    if abs(number) > NUMBER_LIMIT:
+        raise ValueError(f"Enter a number no larger than {NUMBER_LIMIT:,}.")
+    return number
+
+
 def _parse_value(item: SegmentField, op: str, raw: Any) -> Any:
     """The stored form of a value, or ValueError with a message for the person typing it.
     Typed values arrive as strings; stored rules hold numbers (money in minor units) and are kept."""
     if op in NO_VALUE:
         return None
     if isinstance(raw, int) and not isinstance(raw, bool) and item.value_type in ("number", "money"):
-        return raw
+        return _within_limit(raw)
     text = "" if raw is None else str(raw).strip()
     if not text:
         raise ValueError("Enter a value.")
@@ -228,14 +238,15 @@ def _parse_value(item: SegmentField, op: str, raw: Any) -> Any:
             raise ValueError("Enter a date as YYYY-MM-DD, such as 2026-01-31.") from None
     if item.value_type == "number":
         try:
-            return int(text.replace(",", ""))
+            number = int(text.replace(",", ""))
         except ValueError:
             raise ValueError("Enter a whole number, such as 5.") from None
+        return _within_limit(number)
     if item.value_type == "money":
         if text.replace(".", "").strip("0") == "":
             return 0
         try:
-            return parse_amount(text)
+            return _within_limit(parse_amount(text))
         except MoneyError as exc:
             raise ValueError(str(exc)) from None
     if item.value_type in ("choice", "set"):

@@ -18,9 +18,10 @@ from portal.engagement.forms import BulkSendForm, SegmentForm, SettingsForm, Tem
 from portal.engagement.models import (CATEGORIES, MESSAGE_STATUSES, BulkSend, EmailMessage, EmailTemplate, Segment,
                                       Workflow, WorkflowStep)
 from portal.extensions import csrf, db
-from portal.htmx import redirect_to, render
+from portal.htmx import redirect_to, render, render_fragment
 from portal.settings.services import organisation
 from portal.timeutil import utcnow
+from portal.params import page_number, query_id
 
 segments_bp = Blueprint("segments", __name__, url_prefix="/staff/segments")
 templates_bp = Blueprint("email_templates", __name__, url_prefix="/staff/templates")
@@ -112,7 +113,7 @@ def segment_edit(segment_id: int):
 def builder_fragment():
     """htmx: re-draw the conditions after adding, removing or changing a field, with the count."""
     rules = builder.apply(builder.from_form(request.form), request.form.get("action", ""))
-    return render("engagement/segment_form.html", block="builder", live=_live_count(rules), **_builder_context(rules))
+    return render_fragment("engagement/segment_form.html", "builder", live=_live_count(rules), **_builder_context(rules))
 
 
 @segments_bp.route("/count", methods=["POST"])
@@ -126,7 +127,7 @@ def live_count():
 @roles_required("fundraiser")
 def segment_show(segment_id: int):
     segment = _get_or_404(Segment, segment_id)
-    page = segments.members_page(segment, page=request.args.get("page", 1, type=int), per_page=current_app.config["PAGE_SIZE"])
+    page = segments.members_page(segment, page=request.args.get("page", 1, type=page_number), per_page=current_app.config["PAGE_SIZE"])
     used_by = db.session.scalars(select(Workflow).where(Workflow.segment_id == segment.id).order_by(Workflow.name)).all()
     return render("engagement/segment.html", block="members", segment=segment, result=page,
                   conditions=segments.describe(segment), used_by=used_by)
@@ -192,7 +193,7 @@ def _template_editor(template: EmailTemplate | None):
             db.session.commit()
             flash(f"Template “{template.name}” saved.", "success")
             return redirect(url_for("email_templates.edit", template_id=template.id), code=303)
-    donor = _preview_donor(request.values.get("preview_donor_id", type=int))
+    donor = _preview_donor(request.values.get("preview_donor_id", type=query_id))
     values = request.form if request.method == "POST" else {
         "subject": template.subject, "html_body": template.html_body, "text_body": template.text_body,
         "category": template.category} if template else {"subject": "", "html_body": "", "text_body": "", "category": "marketing"}
@@ -218,7 +219,7 @@ def template_edit(template_id: int):
 @roles_required("fundraiser")
 def preview():
     """htmx: the preview (or the errors, with line numbers) for the template as it is typed."""
-    donor = _preview_donor(request.form.get("preview_donor_id", type=int))
+    donor = _preview_donor(request.form.get("preview_donor_id", type=query_id))
     return render_template("engagement/_preview.html", preview=_preview(request.form, donor))
 
 
@@ -239,7 +240,7 @@ def donor_choices():
 @roles_required("fundraiser")
 def test_send(template_id: int):
     template = _get_or_404(EmailTemplate, template_id)
-    donor = _preview_donor(request.form.get("preview_donor_id", type=int))
+    donor = _preview_donor(request.form.get("preview_donor_id", type=query_id))
     rendered = templating.render_for_donor(templating.Content.of(template), donor.id if donor else None)
     outbox.queue_email(current_user.email, f"[Test] {rendered.subject}", rendered.text_body, html_body=rendered.html_body,
                        category="transactional", purpose="test_send")
@@ -327,11 +328,11 @@ def _workflow_page(workflow: Workflow, runs, *, kind: str = "send_email", values
 @roles_required("fundraiser")
 def workflow_show(workflow_id: int):
     workflow = _get_or_404(Workflow, workflow_id)
-    runs = workflows.runs_page(workflow, page=request.args.get("page", 1, type=int), status=request.args.get("status", ""),
-                               donor_id=request.args.get("donor", type=int))
+    runs = workflows.runs_page(workflow, page=request.args.get("page", 1, type=page_number), status=request.args.get("status", ""),
+                               donor_id=request.args.get("donor", type=query_id))
     return render("engagement/workflow.html", block="runs",
                   **_workflow_page(workflow, runs, kind=request.args.get("kind", "send_email"),
-                                   filter_donor=_preview_donor(request.args.get("donor", type=int))))
+                                   filter_donor=_preview_donor(request.args.get("donor", type=query_id))))
 
 
 @workflows_bp.route("/step-options")
@@ -429,7 +430,7 @@ def workflow_delete(workflow_id: int):
 @roles_required("fundraiser", "support")
 def mail_index():
     filters = mail_log.parse_filters(request.args)
-    page = mail_log.search(filters, page=request.args.get("page", 1, type=int))
+    page = mail_log.search(filters, page=request.args.get("page", 1, type=page_number))
     return render("engagement/mail_log.html", block="results", filters=filters, result=page, statuses=MESSAGE_STATUSES,
                   categories=CATEGORIES, counts=mail_log.status_counts(), mail_server=bool(current_app.config.get("MAIL_URL")))
 
@@ -472,8 +473,8 @@ def sends():
 def new_send():
     form = _send_form()
     if request.method == "GET":
-        form.template_id.data = request.args.get("template_id", type=int)
-        form.segment_id.data = request.args.get("segment_id", type=int)
+        form.template_id.data = request.args.get("template_id", type=query_id)
+        form.segment_id.data = request.args.get("segment_id", type=query_id)
     template = db.session.get(EmailTemplate, form.template_id.data) if form.template_id.data else None
     segment = db.session.get(Segment, form.segment_id.data) if form.segment_id.data else None
     if form.validate_on_submit() and template and segment:

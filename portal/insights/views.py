@@ -14,6 +14,7 @@ from portal.insights import funnel, journey_segments, lifetime, presenters, rete
 from portal.insights.filters import RangeErrors, ReportParams, recent_quarters
 from portal.insights.forms import RefreshForm, SegmentFromListForm
 from portal.settings.services import organisation
+from portal.params import page_number
 
 bp = Blueprint("insights", __name__, url_prefix="/staff/insights")
 bp.before_request(require_staff)
@@ -58,7 +59,7 @@ def _extras(report: services.Report, params: ReportParams, scope: str) -> dict:
     if report.name != "satisfaction":
         return {}
     return {"comments": satisfaction.comments(params, tz_name=organisation().timezone, donor_filter=services.donor_filter(scope),
-                                              page=request.args.get("page", 1, type=int))}
+                                              page=request.args.get("page", 1, type=page_number))}
 
 
 def report_page(name: str):
@@ -135,7 +136,7 @@ def funnel_dropped():
     page = None
     if not errors:
         page = funnel.dropped_donors(params, step, tz_name=organisation().timezone, donor_filter=services.donor_filter(scope),
-                                     page=request.args.get("page", 1, type=int))
+                                     page=request.args.get("page", 1, type=page_number))
     return render("insights/funnel_dropped.html", report=report, params=params, errors=errors, error_labels=ERROR_LABELS,
                   step=funnel.STEPS[step], result=page, segment_form=SegmentFromListForm()), 400 if errors else 200
 
@@ -185,7 +186,7 @@ def retention_list(kind: str):
     page = None
     if not errors:
         page = retention.donor_list(kind, params.range, tz_name=organisation().timezone,
-                                    donor_filter=services.donor_filter(scope), page=request.args.get("page", 1, type=int))
+                                    donor_filter=services.donor_filter(scope), page=request.args.get("page", 1, type=page_number))
     return render("insights/retention_list.html", report=report, params=params, errors=errors, error_labels=ERROR_LABELS,
                   kind=kind, title=retention.LISTS[kind], definition=retention.DEFINITIONS[kind], result=page), 400 if errors else 200
 

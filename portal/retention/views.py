@@ -10,6 +10,7 @@ from portal.retention import services
 from portal.retention.forms import DismissForm, ManagerForm, ResolveForm, RiskSettingsForm
 from portal.retention.models import ALERT_KINDS, ALERT_STATUSES, CHECK_IN_REASONS
 from portal.support.services import assignable_staff
+from portal.params import page_number
 
 bp = Blueprint("retention", __name__, url_prefix="/staff/at-risk")
 bp.before_request(require_staff)
@@ -24,7 +25,7 @@ def index():
     kind = request.args.get("kind") or ""
     sort = request.args.get("sort") or "score"
     result = services.alert_list(status=status, kind=kind if kind in ALERT_KINDS else "",
-                                 sort=sort, page=request.args.get("page", 1, type=int))
+                                 sort=sort, page=request.args.get("page", 1, type=page_number))
     return render("retention/index.html", block="results", result=result, status=status, kind=kind, sort=sort,
                   sorts=services.ALERT_SORTS, statuses=ALERT_STATUSES, kinds=ALERT_KINDS, counts=services.alert_counts(),
                   threshold=services.settings().threshold)

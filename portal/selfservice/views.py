@@ -27,6 +27,7 @@ from portal.settings.services import organisation
 from portal.support import services as support
 from portal.support.models import Ticket
 from portal.timeutil import utcnow
+from portal.params import page_number, year_number
 
 bp = Blueprint("me", __name__, url_prefix="/me")
 bp.before_request(answer_from_store)
@@ -83,7 +84,7 @@ def home():
 @cached_page
 def giving_history():
     donor = _donor()
-    history = giving.giving_history(donor.id, request.args.get("year", type=int))
+    history = giving.giving_history(donor.id, request.args.get("year", type=year_number))
     return render("me/giving.html", block="gift_list", donor=donor, gifts=history.gifts, years=history.years,
                   year=history.year, totals=history.received_by_year, shown_total=history.received_shown)
 
@@ -238,7 +239,7 @@ def profile_preferences():
 # ---------------------------------------------------------------- loyalty
 
 def _points_page(donor, *, message: str = "", error: str = "", status: int = 200):
-    page = loyalty.ledger(donor.id, page=request.args.get("page", 1, type=int))
+    page = loyalty.ledger(donor.id, page=request.args.get("page", 1, type=page_number))
     return render("me/points.html", block="wallet", donor=donor, summary=loyalty.points_summary(donor.id),
                   rewards=loyalty.catalogue(), page=page, message=message, error=error), status
 

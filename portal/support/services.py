@@ -11,6 +11,7 @@ from sqlalchemy.orm import joinedload, lazyload
 from portal.auth.models import STAFF_ROLES, User
 from portal.extensions import db
 from portal.journey import services as journey
+from portal.params import parse_id
 from portal.settings.services import settings_row
 from portal.support.models import TASK_STATUSES, TICKET_STATUSES, SupportSettings, Task, TaskComment, Ticket, TicketMessage
 from portal.timeutil import utcnow
@@ -524,7 +525,7 @@ def ticket_queue(filters: TicketFilter, *, user: User, page: int = 1, per_page: 
     text = filters.q.strip()
     if text:
         if text.lstrip("#").isdigit():
-            query = query.where(Ticket.id == int(text.lstrip("#")))
+            query = query.where(Ticket.id == (parse_id(text) or 0))
         else:
             like = f"%{text.lower()}%"
             query = query.where(or_(func.lower(Ticket.subject).like(like),
