@@ -170,11 +170,16 @@ def _preview_donor(donor_id) -> Donor | None:
 
 def _preview(form_data, donor: Donor | None) -> dict:
     subject, html_body, text_body = (form_data.get("subject", ""), form_data.get("html_body", ""), form_data.get("text_body", ""))
-    errors = templating.check(subject, html_body, text_body)
+    context = templating.contexts_for([donor.id])[donor.id] if donor else None
+    errors = templating.check(subject, html_body, text_body, context)
     if errors:
         return {"errors": errors, "rendered": None, "donor": donor}
     content = templating.Content(subject, html_body, text_body, form_data.get("category", "marketing"))
-    return {"errors": {}, "rendered": templating.render_for_donor(content, donor.id if donor else None), "donor": donor}
+    try:
+        rendered = templating.render_for_donor(content, donor.id if donor else None)
+    except templating.TemplateLimitError as exc:  # each part fits, but the message as a whole does not
+        return {"errors": {"text_body": f"the whole message together: {exc}"}, "rendered": None, "donor": donor}
+    return {"errors": {}, "rendered": rendered, "donor": donor}
 
 
 def _template_editor(template: EmailTemplate | None):
@@ -241,7 +246,11 @@ def donor_choices():
 def test_send(template_id: int):
     template = _get_or_404(EmailTemplate, template_id)
     donor = _preview_donor(request.form.get("preview_donor_id", type=query_id))
-    rendered = templating.render_for_donor(templating.Content.of(template), donor.id if donor else None)
+    try:
+        rendered = templating.render_for_donor(templating.Content.of(template), donor.id if donor else None)
+    except templating.TemplateLimitError as exc:
+        flash(f"The test email could not be written: {exc}", "error")
+        return redirect_to(url_for("email_templates.edit", template_id=template.id))
     outbox.queue_email(current_user.email, f"[Test] {rendered.subject}", rendered.text_body, html_body=rendered.html_body,
                        category="transactional", purpose="test_send")
     db.session.commit()
