@@ -58,6 +58,8 @@ class Config:
     REMEMBER_COOKIE_DURATION = timedelta(days=int(os.environ.get("REMEMBER_COOKIE_DAYS", "30")))
     MAX_CONTENT_LENGTH = 64 * 1024 * 1024
     PAGE_SIZE = 25
+    # The read log (who opened which donor's record) is purged after this many days; other events are kept.
+    AUDIT_READ_LOG_DAYS = int(os.environ.get("AUDIT_READ_LOG_DAYS", "90"))
     IMPORT_PREVIEW_ROWS = 10
 
     @classmethod

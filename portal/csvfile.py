@@ -7,7 +7,8 @@ hide. Numbers written as numbers (int, float, Decimal) are left alone: a negativ
 from __future__ import annotations
 
 import csv
-from typing import Any, Iterable
+import io
+from typing import Any, Iterable, Iterator
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -35,3 +36,16 @@ class SafeWriter:
 
 def writer(stream, **options: Any) -> SafeWriter:
     return SafeWriter(stream, **options)
+
+
+def stream(rows: Iterable[Iterable[Any]], *, rows_per_chunk: int = 500) -> Iterator[str]:
+    """CSV text for a streamed response, a chunk of rows at a time."""
+    buffer = io.StringIO()
+    safe = writer(buffer)
+    for number, row in enumerate(rows, start=1):
+        safe.writerow(row)
+        if number % rows_per_chunk == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()

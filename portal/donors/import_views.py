@@ -134,7 +134,7 @@ def confirm(batch_id: int):
     form = ConfirmForm()
     if form.validate_on_submit():
         try:
-            imports.confirm(batch, skip_invalid=form.skip_invalid.data)
+            imports.confirm(batch, skip_invalid=form.skip_invalid.data, actor=current_user)
         except imports.ImportProblem as exc:
             form.skip_invalid.errors.append(str(exc))
         else:

@@ -10,6 +10,7 @@ from sqlalchemy import Select, and_, exists, false, func, literal_column, or_, s
 from sqlalchemy.orm import lazyload
 
 from portal import bulk, csvfile
+from portal.audit import services as audit
 from portal.donors.models import DONOR_KINDS, Donor, Tag, donor_interests, donor_tags
 from portal.extensions import db
 from portal.giving.models import DonorStats
@@ -179,6 +180,10 @@ def set_marketing_consent(donor: Donor, opted_in: bool, *, source: str, actor=No
     donor.marketing_consent_at = now
     donor.marketing_consent_source = source[:80]
     donor.unsubscribed_at = None if opted_in else now
+    if actor is not None and getattr(actor, "is_staff", False):
+        audit.record("donor.consent", actor=actor, donor_id=donor.id,
+                     summary=("Opted the donor in to" if opted_in else "Opted the donor out of") + " marketing email",
+                     detail={"marketing_opt_in": opted_in, "source": source})
     if record_touchpoint:
         journey.record(donor.id, "consent_changed",
                        ("Opted in to" if opted_in else "Opted out of") + f" marketing email ({source})",
@@ -187,6 +192,12 @@ def set_marketing_consent(donor: Donor, opted_in: bool, *, source: str, actor=No
 
 def get_donor(donor_id: int) -> Donor | None:
     return db.session.get(Donor, donor_id)
+
+
+def record_view(donor: Donor, *, actor) -> None:
+    """The read log: a staff member opened this donor's record. Kept for AUDIT_READ_LOG_DAYS."""
+    audit.record("donor.view", actor=actor, donor_id=donor.id, summary="Viewed the donor's record")
+    db.session.commit()
 
 
 # ---------------------------------------------------------------- the filtered donor list
@@ -438,6 +449,10 @@ def all_tag_names() -> list[str]:
 EXPORT_COLUMNS = ("id", "kind", "title", "first_name", "last_name", "organisation_name", "email", "phone", "birthday",
                   "address_line1", "address_line2", "city", "region", "postcode", "country", "preferred_channel",
                   "source", "marketing_opt_in", "tags", "interests", "first_gift", "last_gift", "gift_count", "lifetime_total")
+
+
+def export_row_count(filters: DonorFilter) -> int:
+    return db.session.scalar(select(func.count()).select_from(filtered_query(filters).subquery())) or 0
 
 
 def export_csv(filters: DonorFilter) -> Iterator[str]:

@@ -4,6 +4,7 @@ from datetime import datetime
 from flask import Blueprint, Response, current_app, abort, flash, redirect, render_template, request, stream_with_context, url_for
 from flask_login import current_user
 
+from portal.audit import services as audit
 from portal.auth.access import require_staff, roles_required
 from portal.donors import services
 from portal.donors.forms import DonorForm, InteractionForm
@@ -39,6 +40,8 @@ def index():
 @roles_required("fundraiser")
 def export():
     filters = services.parse_filters(request.args)
+    audit.record_export("donor.export", "donors", services.export_row_count(filters), actor=current_user,
+                        detail={"filters": request.args.to_dict()})
     stamp = datetime.now().strftime("%Y%m%d-%H%M")
     return Response(stream_with_context(services.export_csv(filters)), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="donors-{stamp}.csv"'})
@@ -109,6 +112,8 @@ def show(donor_id: int):
     page = journey.timeline(donor.id, group=group, cursor=request.args.get("cursor"))
     if is_htmx() and request.args.get("cursor"):
         return render("donors/show.html", block="timeline_items", donor=donor, page=page, group=group)
+    if not is_htmx():  # the record opened, not its timeline redrawn by a filter
+        services.record_view(donor, actor=current_user)
     return render(
         "donors/show.html", block="timeline", donor=donor, page=page, group=group,
         stats=donor.stats, stage=journey.STAGES[journey.journey_stage(donor.stats)],

@@ -9,6 +9,7 @@ from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import func, select
 
+from portal.audit import services as audit
 from portal.auth.access import require_staff, roles_required
 from portal.auth.models import ROLE_LABELS, STAFF_ROLES
 from portal.donors.models import Donor
@@ -141,6 +142,8 @@ def export(segment_id: int):
     slug = "".join(c if c.isalnum() else "-" for c in segment.name.lower()).strip("-")[:40] or "segment"
     # The rules, not the row: the stream outlives this request's session, which may expire the segment.
     rules = segment.rules
+    audit.record_export("segment.export", f"segment “{segment.name}”", segments.count_members(rules), actor=current_user,
+                        detail={"segment": segment.id})
     return Response(stream_with_context(segments.export_csv(rules, currency=organisation().currency)), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{slug}-{stamp}.csv"'})
 
@@ -524,7 +527,7 @@ def sending_rules():
     if form.validate_on_submit():
         try:
             engagement_settings.update(marketing_weekly_cap=form.marketing_weekly_cap.data, track_opens=form.track_opens.data,
-                                       track_clicks=form.track_clicks.data)
+                                       track_clicks=form.track_clicks.data, actor=current_user)
         except engagement_settings.SettingsError as exc:
             db.session.rollback()
             getattr(form, exc.field_name).errors.append(str(exc))

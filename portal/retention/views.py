@@ -104,7 +104,7 @@ def settings():
         values.update(major_donor_minor=form.major_donor.minor, alert_team=form.alert_team.data,
                       check_in_team=form.check_in_team.data, check_in_action=form.check_in_action.data)
         try:
-            services.update_settings(values)
+            services.update_settings(values, actor=current_user)
         except services.RetentionError as exc:
             field = "major_donor" if exc.field_name == "major_donor_minor" else exc.field_name
             getattr(form, field).errors.append(str(exc))

@@ -6,6 +6,7 @@ from zoneinfo import available_timezones
 from flask import g, has_request_context
 from sqlalchemy import select
 
+from portal.audit import services as audit
 from portal.extensions import db
 from portal.money import CURRENCIES
 from portal.settings.models import Organisation
@@ -43,7 +44,8 @@ def organisation() -> Organisation:
     return settings_row(Organisation, commit=True)
 
 
-def update_organisation(*, name: str, currency: str, timezone: str, support_email: str, impact_line: str) -> Organisation:
+def update_organisation(*, name: str, currency: str, timezone: str, support_email: str, impact_line: str,
+                        actor=None) -> Organisation:
     if not name.strip():
         raise SettingsError("Enter the organisation's name.", "name")
     if currency not in CURRENCIES:
@@ -51,7 +53,9 @@ def update_organisation(*, name: str, currency: str, timezone: str, support_emai
     if timezone not in available_timezones():
         raise SettingsError("Choose a time zone from the list, such as Europe/London.", "timezone")
     org = organisation()
+    before = audit.snapshot(org, ("name", "currency", "timezone", "support_email", "impact_line"))
     org.name, org.currency, org.timezone = name.strip(), currency, timezone
     org.support_email, org.impact_line = support_email.strip(), impact_line.strip()
+    audit.record_settings_change("Organisation", before, org, actor=actor)
     db.session.commit()
     return org

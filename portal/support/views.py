@@ -155,7 +155,7 @@ def settings():
     if form.validate_on_submit():
         try:
             services.update_settings(first_response_hours=form.first_response_hours.data,
-                                     resolution_hours=form.resolution_hours.data)
+                                     resolution_hours=form.resolution_hours.data, actor=current_user)
         except services.SupportError as exc:
             getattr(form, exc.field_name).errors.append(str(exc))
         else:
