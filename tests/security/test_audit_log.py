@@ -162,7 +162,7 @@ def trail(app):
 
 def _listed(response) -> list[str]:
     assert response.status_code == 200, response.get_data(as_text=True)[:300]
-    return re.findall(r"<td><code>([^<]+)</code></td>\s*<td>([^<]+)</td>", response.get_data(as_text=True))
+    return re.findall(r'<td class="break-anywhere"><code>([^<]+)</code></td>\s*<td>([^<]+)</td>', response.get_data(as_text=True))
 
 
 def test_only_administrators_see_the_audit_log(staff_client, client):

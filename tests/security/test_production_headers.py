@@ -4,21 +4,36 @@ import re
 from datetime import timedelta
 from email.utils import parsedate_to_datetime
 
+import pytest
+
 from portal import create_app
 from portal.config import TestConfig
+from portal.extensions import db
 from portal.timeutil import utcnow
 from tests.conftest import PASSWORD, make_user
 
 
-def _app(app, **overrides):
-    config = type("HeadersConfig", (TestConfig,), {"SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
-                                                     "KB_INDEX_DIR": app.config["KB_INDEX_DIR"], **overrides})
-    return create_app(config)
+@pytest.fixture
+def another_app(app):
+    """Returns a function **config -> a second app on the same database; its connections closed afterwards."""
+    made = []
+
+    def _make(**overrides):
+        config = type("HeadersConfig", (TestConfig,), {"SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+                                                         "KB_INDEX_DIR": app.config["KB_INDEX_DIR"], **overrides})
+        made.append(create_app(config))
+        return made[-1]
+
+    yield _make
+    for other in made:
+        with other.app_context():
+            db.session.remove()
+            db.engine.dispose()
 
 
-def test_hsts_only_in_production(app):
+def test_hsts_only_in_production(app, another_app):
     assert "Strict-Transport-Security" not in app.test_client().get("/login").headers
-    production = _app(app, ENV_NAME="production")
+    production = another_app(ENV_NAME="production")
     headers = production.test_client().get("/login", base_url="https://portal.example").headers
     assert headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
 
@@ -44,16 +59,16 @@ def _lifetime(cookie: str) -> timedelta:
     return expires.replace(tzinfo=None) - utcnow()
 
 
-def test_remember_cookie_is_lax_and_lasts_30_days_by_default(app):
+def test_remember_cookie_is_lax_and_lasts_30_days_by_default(app, another_app):
     with app.app_context():
         make_user("fundraiser", "keep@example.org")
-    cookie = _remember_cookie(_app(app, WTF_CSRF_ENABLED=False), "keep@example.org")
+    cookie = _remember_cookie(another_app(WTF_CSRF_ENABLED=False), "keep@example.org")
     assert "SameSite=Lax" in cookie and "HttpOnly" in cookie
     assert timedelta(days=29, hours=23) < _lifetime(cookie) <= timedelta(days=30)
 
 
-def test_remember_cookie_lifetime_is_configurable(app):
+def test_remember_cookie_lifetime_is_configurable(app, another_app):
     with app.app_context():
         make_user("fundraiser", "short@example.org")
-    cookie = _remember_cookie(_app(app, WTF_CSRF_ENABLED=False, REMEMBER_COOKIE_DURATION=timedelta(days=7)), "short@example.org")
+    cookie = _remember_cookie(another_app(WTF_CSRF_ENABLED=False, REMEMBER_COOKIE_DURATION=timedelta(days=7)), "short@example.org")
     assert timedelta(days=6, hours=23) < _lifetime(cookie) <= timedelta(days=7)
