@@ -6,7 +6,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from sqlalchemy import func, select
 
-from portal.auth.models import ROLES, STAFF_ROLES, User
+from portal.audit import services as audit
+from portal.auth.models import ROLE_LABELS, ROLES, STAFF_ROLES, User
 from portal.extensions import db
 from portal.timeutil import utcnow
 
@@ -58,7 +59,8 @@ def authenticate(email: str, password: str) -> User | None:
     return user
 
 
-def create_user(email: str, password: str | None, role: str, *, name: str = "", donor_id: int | None = None) -> User:
+def create_user(email: str, password: str | None, role: str, *, name: str = "", donor_id: int | None = None,
+                actor: User | None = None) -> User:
     email = (email or "").strip().lower()
     if role not in ROLES:
         raise AccountError("Choose a role.", "role")
@@ -71,6 +73,10 @@ def create_user(email: str, password: str | None, role: str, *, name: str = "", 
     user = User(email=email, name=name.strip(), role=role, donor_id=donor_id,
                 password_hash=hash_password(password) if password else None)
     db.session.add(user)
+    if actor is not None:
+        db.session.flush()
+        audit.record("user.create", actor=actor, summary=f"Added {email} as {ROLE_LABELS[role]}",
+                     detail={"user": user.id, "email": email, "role": role})
     db.session.commit()
     return user
 
@@ -80,14 +86,22 @@ def update_staff_user(user: User, *, name: str, role: str, active: bool, acting_
         raise AccountError("Choose a staff role.", "role")
     if user.id == acting_user.id and (role != "admin" or not active):
         raise AccountError("You cannot remove your own administrator access.", "role")
+    before = audit.snapshot(user, ("name", "role", "active"))
     user.name, user.role, user.active = name.strip(), role, active
+    changed = audit.changes(before, user)
+    if changed:
+        audit.record("user.update", actor=acting_user, summary=f"Changed {user.email}: {', '.join(sorted(changed))}",
+                     detail={"user": user.id, "changes": changed})
     db.session.commit()
     return user
 
 
-def set_password(user: User, password: str) -> None:
+def set_password(user: User, password: str, *, actor: User | None = None) -> None:
+    """`actor`: an administrator setting someone else's password, which the audit trail records."""
     check_password_strength(password, user.email)
     user.password_hash = hash_password(password)
+    if actor is not None and actor.id != user.id:
+        audit.record("user.password_set", actor=actor, summary=f"Set a new password for {user.email}", detail={"user": user.id})
     db.session.commit()
 
 

@@ -13,9 +13,9 @@ from portal.giving import services as giving
 from portal.giving.forms import GiftForm, PlanForm
 from portal.htmx import is_htmx, render
 from portal.journey import services as journey
+from portal.params import page_number, query_id
 from portal.settings.services import organisation
 from portal.timeutil import local_date_to_utc
-from portal.params import page_number, query_id
 
 bp = Blueprint("donors", __name__, url_prefix="/staff/donors")
 bp.before_request(require_staff)

@@ -20,9 +20,9 @@ from portal.engagement.models import (CATEGORIES, MESSAGE_STATUSES, BulkSend, Em
                                       Workflow, WorkflowStep)
 from portal.extensions import csrf, db
 from portal.htmx import redirect_to, render, render_fragment
+from portal.params import page_number, query_id
 from portal.settings.services import organisation
 from portal.timeutil import utcnow
-from portal.params import page_number, query_id
 
 segments_bp = Blueprint("segments", __name__, url_prefix="/staff/segments")
 templates_bp = Blueprint("email_templates", __name__, url_prefix="/staff/templates")

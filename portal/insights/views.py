@@ -13,8 +13,8 @@ from portal.htmx import is_htmx, render
 from portal.insights import funnel, journey_segments, lifetime, presenters, retention, satisfaction, services
 from portal.insights.filters import RangeErrors, ReportParams, recent_quarters
 from portal.insights.forms import RefreshForm, SegmentFromListForm
-from portal.settings.services import organisation
 from portal.params import page_number
+from portal.settings.services import organisation
 
 bp = Blueprint("insights", __name__, url_prefix="/staff/insights")
 bp.before_request(require_staff)

@@ -16,8 +16,8 @@ from portal.htmx import is_htmx, redirect_to, render, render_fragment
 from portal.kb import services, tasks
 from portal.kb.forms import ArticleForm, PreviewForm, PublishForm, VoteForm
 from portal.kb.models import AUDIENCES, VIEW_SOURCES
-from portal.timeutil import utcnow
 from portal.params import page_number
+from portal.timeutil import utcnow
 
 bp = Blueprint("kb", __name__)
 staff_bp = Blueprint("kb_staff", __name__, url_prefix="/staff/kb")

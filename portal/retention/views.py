@@ -6,11 +6,11 @@ from markupsafe import Markup
 from portal.auth.access import require_staff, roles_required, safe_next
 from portal.donors.services import get_donor
 from portal.htmx import render
+from portal.params import page_number
 from portal.retention import services
 from portal.retention.forms import DismissForm, ManagerForm, ResolveForm, RiskSettingsForm
 from portal.retention.models import ALERT_KINDS, ALERT_STATUSES, CHECK_IN_REASONS
 from portal.support.services import assignable_staff
-from portal.params import page_number
 
 bp = Blueprint("retention", __name__, url_prefix="/staff/at-risk")
 bp.before_request(require_staff)

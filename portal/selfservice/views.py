@@ -20,6 +20,7 @@ from portal.giving.models import PLAN_INTERVALS, Gift
 from portal.htmx import is_htmx, render
 from portal.loyalty import services as loyalty
 from portal.money import format_money
+from portal.params import page_number, year_number
 from portal.selfservice.cache import answer_from_store, cached_page
 from portal.selfservice.forms import (GiveForm, PlanAmountForm, PlanCancelForm, PreferencesForm, ProfileForm, RedeemForm,
                                       ReplyForm, TicketForm)
@@ -27,7 +28,6 @@ from portal.settings.services import organisation
 from portal.support import services as support
 from portal.support.models import Ticket
 from portal.timeutil import utcnow
-from portal.params import page_number, year_number
 
 bp = Blueprint("me", __name__, url_prefix="/me")
 bp.before_request(answer_from_store)

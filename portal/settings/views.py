@@ -40,7 +40,7 @@ def users():
     form = StaffUserForm()
     if form.validate_on_submit():
         try:
-            accounts.create_user(form.email.data, form.password.data, form.role.data, name=form.name.data)
+            accounts.create_user(form.email.data, form.password.data, form.role.data, name=form.name.data, actor=current_user)
         except accounts.AccountError as exc:
             getattr(form, exc.field_name or "email").errors.append(str(exc))
         else:
@@ -61,7 +61,7 @@ def edit_user(user_id: int):
             accounts.update_staff_user(user, name=form.name.data, role=form.role.data, active=form.active.data,
                                        acting_user=current_user)
             if form.password.data:
-                accounts.set_password(user, form.password.data)
+                accounts.set_password(user, form.password.data, actor=current_user)
         except accounts.AccountError as exc:
             getattr(form, exc.field_name or "role").errors.append(str(exc))
         else:

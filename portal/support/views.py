@@ -6,13 +6,13 @@ from markupsafe import Markup
 from portal.auth.access import require_staff, roles_required
 from portal.donors.services import get_donor
 from portal.htmx import render
+from portal.params import page_number, parse_id, query_id
 from portal.settings.services import organisation
 from portal.support import services
 from portal.support.forms import (AssignForm, CommentForm, CompleteForm, NewTaskForm, NewTicketForm, NoteForm, ReplyForm,
                                   SupportSettingsForm, TicketStatusForm)
 from portal.support.models import TASK_KINDS, TASK_STATUSES, TICKET_CHANNELS, TICKET_STATUSES
 from portal.timeutil import local_date_to_utc, utcnow
-from portal.params import page_number, parse_id, query_id
 
 tickets_bp = Blueprint("tickets", __name__, url_prefix="/staff/tickets")
 tickets_bp.before_request(require_staff)

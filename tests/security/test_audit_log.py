@@ -97,6 +97,27 @@ def test_consent_changed_by_staff_is_recorded_but_not_a_donors_own(app, staff_cl
         (client.user_id, donor_id, "Opted the donor in to marketing email", {"marketing_opt_in": True, "source": "staff"})]
 
 
+def test_staff_user_changes_by_an_administrator_are_recorded_without_the_password(app, staff_client):
+    client = staff_client("admin")
+    secret = "a-long-initial-secret-42"
+    assert client.post("/staff/admin/users", data={"name": "Sam Lee", "email": "sam@example.org", "role": "support",
+                                                   "password": secret}).status_code == 303
+    with app.app_context():
+        from portal.auth.models import User
+
+        sam_id = db.session.scalar(select(User.id).where(User.email == "sam@example.org"))
+    assert client.post(f"/staff/admin/users/{sam_id}", data={"name": "Sam Lee", "role": "fundraiser", "active": "y",
+                                                             "password": "another-long-secret-43"}).status_code == 303
+    recorded = [(action, user_id, summary, detail) for action, _label, user_id, _donor, summary, detail in events(app)]
+    assert recorded == [
+        ("user.create", client.user_id, "Added sam@example.org as Support specialist",
+         {"user": sam_id, "email": "sam@example.org", "role": "support"}),
+        ("user.update", client.user_id, "Changed sam@example.org: role", {"user": sam_id, "changes": {"role": ["support", "fundraiser"]}}),
+        ("user.password_set", client.user_id, "Set a new password for sam@example.org", {"user": sam_id}),
+    ]
+    assert "secret" not in repr(recorded)
+
+
 def test_opening_a_donor_record_is_in_the_read_log_but_redrawing_its_timeline_is_not(app, staff_client):
     with app.app_context():
         donor_id = make_donor(first_name="Ada", email="ada@example.org").id
