@@ -101,19 +101,20 @@ def _init_jobs(app: Flask) -> None:
 
 
 def _init_web(app: Flask) -> None:
-    from portal import htmx, web
+    from portal import htmx, params, web
 
+    params.init_app(app)
     htmx.init_app(app)
     web.init_app(app)
 
 
 def _init_blueprints(app: Flask) -> None:
     """Each domain registers its blueprints and extension points (nav, panels, tiles) in its init_app."""
-    from portal import (auth, donors, engagement, feedback, giving, insights, journey, kb, loyalty, ops, retention,
-                        selfservice, settings, staff, support)
+    from portal import (audit, auth, donors, engagement, feedback, giving, insights, journey, kb, loyalty, ops,
+                        retention, selfservice, settings, staff, support)
 
     for domain in (auth, staff, donors, giving, journey, settings, engagement, support, feedback, retention, loyalty,
-                   selfservice, kb, insights, ops):
+                   selfservice, kb, insights, ops, audit):
         domain.init_app(app)
 
 

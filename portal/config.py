@@ -69,8 +69,13 @@ class Config:
     SESSION_IDLE_TIMEOUT = timedelta(hours=float(os.environ.get("SESSION_IDLE_HOURS", "12")))
     # Whether the organisation's two-step sign-in requirement is enforced (it always is outside the test suite).
     TWO_FACTOR_ENFORCED = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    # "Keep me signed in" lasts this many days (Flask-Login's own default is a year).
+    REMEMBER_COOKIE_DURATION = timedelta(days=int(os.environ.get("REMEMBER_COOKIE_DAYS", "30")))
     MAX_CONTENT_LENGTH = 64 * 1024 * 1024
     PAGE_SIZE = 25
+    # The read log (who opened which donor's record) is purged after this many days; other events are kept.
+    AUDIT_READ_LOG_DAYS = int(os.environ.get("AUDIT_READ_LOG_DAYS", "90"))
     IMPORT_PREVIEW_ROWS = 10
 
     @classmethod

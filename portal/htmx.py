@@ -19,6 +19,12 @@ def render(template: str, block: str | None = None, **context: Any) -> str:
     return render_template(template, **context)
 
 
+def render_fragment(template: str, block: str, **context: Any) -> str:
+    """Only `block` of the page, whoever asks: for endpoints that exist to redraw part of a page, which a
+    plain request (no htmx, or a crafted one) must not turn into a whole page missing its context."""
+    return render_block(template, block, **context)
+
+
 def redirect_to(url: str) -> Response:
     """Redirect that works for htmx (HX-Redirect) and for plain form posts (303)."""
     if is_htmx():

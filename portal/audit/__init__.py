@@ -1,4 +1,15 @@
 """Audit trail: owns `audit_events`, the append-only record of staff actions that matter.
 
 Offers `services.record()`, which other domains call inside the transaction of the change it records,
-and `services.events_for()` to read the trail back."""
+`services.events_for()` and `services.search()` to read the trail back, the administrators' audit page,
+and the periodic purge of the read log (viewing a donor's record) after AUDIT_READ_LOG_DAYS."""
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    from portal import schedule
+    from portal.audit import tasks, views
+
+    app.register_blueprint(views.bp)
+    schedule.register("audit_read_log_purge", tasks.purge_read_log, "40 2 * * *",
+                      description="Delete read-log entries (donor records viewed) older than AUDIT_READ_LOG_DAYS")

@@ -9,6 +9,7 @@ from wtforms.validators import AnyOf
 from portal.auth.access import require_staff, roles_required
 from portal.donors import imports
 from portal.htmx import render
+from portal.params import page_number
 
 bp = Blueprint("imports", __name__, url_prefix="/staff/imports")
 bp.before_request(require_staff)
@@ -99,7 +100,7 @@ def columns(batch_id: int):
 
 
 def _render_batch(batch, *, confirm_form=None, status: int = 200):
-    page = request.args.get("page", 1, type=int)
+    page = request.args.get("page", 1, type=page_number)
     problems, pages = imports.problems_page(batch, page)
     context = dict(batch=batch, confirm_form=confirm_form or ConfirmForm(), cancel_form=CancelForm(),
                    progress=imports.progress(batch) if batch.status in imports.RUNNING else None,
@@ -133,7 +134,7 @@ def confirm(batch_id: int):
     form = ConfirmForm()
     if form.validate_on_submit():
         try:
-            imports.confirm(batch, skip_invalid=form.skip_invalid.data)
+            imports.confirm(batch, skip_invalid=form.skip_invalid.data, actor=current_user)
         except imports.ImportProblem as exc:
             form.skip_invalid.errors.append(str(exc))
         else:

@@ -30,7 +30,8 @@ from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.orm import defer, load_only
 
-from portal import jobs
+from portal import csvfile, jobs
+from portal.audit import services as audit
 from portal.donors import services as donor_services
 from portal.donors.models import CHANNELS, DONOR_KINDS, Donor, ImportBatch
 from portal.email_address import email_is_valid
@@ -865,7 +866,7 @@ def save_mapping(batch: ImportBatch, columns: list[str], *, day_first: bool) -> 
         raise ImportProblem("This import has just been started or cancelled elsewhere.")
 
 
-def confirm(batch: ImportBatch, *, skip_invalid: bool) -> None:
+def confirm(batch: ImportBatch, *, skip_invalid: bool, actor=None) -> None:
     """Staff have seen the check: import the valid rows (refused while rows are bad, unless told to skip them)."""
     if batch.status != "validated":
         raise ImportProblem(f"This import is {STATUSES[batch.status].lower()}, so it can't be started now.")
@@ -877,8 +878,16 @@ def confirm(batch: ImportBatch, *, skip_invalid: bool) -> None:
                             f"{'them' if bad != 1 else 'it'} and import the {batch.valid_rows:,} valid "
                             f"row{'s' if batch.valid_rows != 1 else ''}, or fix the file and upload it again.")
     job_id = jobs.enqueue_after_commit("default", run_import, batch.id)
-    if not _transition(batch.id, ("validated",), status="importing", skip_invalid=bool(bad), job_id=job_id, message=""):
+    started = db.session.execute(update(ImportBatch).where(ImportBatch.id == batch.id, ImportBatch.status == "validated")
+                                 .values(status="importing", skip_invalid=bool(bad), job_id=job_id, message=""))
+    if started.rowcount != 1:
+        db.session.rollback()
         raise ImportProblem("This import has already been started or cancelled.")
+    audit.record("donor.import", actor=actor,
+                 summary=f"Imported {batch.kind} from {batch.filename or 'a file'}: {batch.valid_rows:,} rows",
+                 detail={"batch": batch.id, "kind": batch.kind, "file": batch.filename, "rows": batch.valid_rows,
+                         "skipped_rows": bad})
+    db.session.commit()
 
 
 def cancel(batch: ImportBatch) -> None:
@@ -905,16 +914,11 @@ def problem_counts(batch: ImportBatch) -> dict:
 
 def problems_csv(batch: ImportBatch) -> str:
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csvfile.writer(buffer)
     writer.writerow(["row", "column", "value", "problem", "level"])
     for p in batch.errors or []:
-        writer.writerow([p["row"], _inert(p["column"]), _inert(p["value"]), p["message"], p["level"]])
+        writer.writerow([p["row"], p["column"], p["value"], p["message"], p["level"]])
     return buffer.getvalue()
-
-
-def _inert(cell: str) -> str:
-    """A value from the uploaded file, kept from running as a formula when the CSV is opened in a spreadsheet."""
-    return "'" + cell if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell
 
 
 def progress(batch: ImportBatch) -> dict:

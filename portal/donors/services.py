@@ -1,7 +1,6 @@
 """Donors: creating and editing them, consent, tags, and the filtered list staff work from."""
 from __future__ import annotations
 
-import csv
 import io
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -10,7 +9,8 @@ from typing import Iterable, Iterator
 from sqlalchemy import Select, and_, exists, false, func, literal_column, or_, select, union
 from sqlalchemy.orm import lazyload
 
-from portal import bulk_insert
+from portal import bulk_insert, csvfile
+from portal.audit import services as audit
 from portal.donors.models import DONOR_KINDS, Donor, Tag, donor_interests, donor_tags
 from portal.extensions import db
 from portal.giving.models import DonorStats
@@ -180,6 +180,10 @@ def set_marketing_consent(donor: Donor, opted_in: bool, *, source: str, actor=No
     donor.marketing_consent_at = now
     donor.marketing_consent_source = source[:80]
     donor.unsubscribed_at = None if opted_in else now
+    if actor is not None and getattr(actor, "is_staff", False):
+        audit.record("donor.consent", actor=actor, donor_id=donor.id,
+                     summary=("Opted the donor in to" if opted_in else "Opted the donor out of") + " marketing email",
+                     detail={"marketing_opt_in": opted_in, "source": source})
     if record_touchpoint:
         journey.record(donor.id, "consent_changed",
                        ("Opted in to" if opted_in else "Opted out of") + f" marketing email ({source})",
@@ -188,6 +192,12 @@ def set_marketing_consent(donor: Donor, opted_in: bool, *, source: str, actor=No
 
 def get_donor(donor_id: int) -> Donor | None:
     return db.session.get(Donor, donor_id)
+
+
+def record_view(donor: Donor, *, actor) -> None:
+    """The read log: a staff member opened this donor's record. Kept for AUDIT_READ_LOG_DAYS."""
+    audit.record("donor.view", actor=actor, donor_id=donor.id, summary="Viewed the donor's record")
+    db.session.commit()
 
 
 # ---------------------------------------------------------------- the filtered donor list
@@ -441,10 +451,14 @@ EXPORT_COLUMNS = ("id", "kind", "title", "first_name", "last_name", "organisatio
                   "source", "marketing_opt_in", "tags", "interests", "first_gift", "last_gift", "gift_count", "lifetime_total")
 
 
+def export_row_count(filters: DonorFilter) -> int:
+    return db.session.scalar(select(func.count()).select_from(filtered_query(filters).subquery())) or 0
+
+
 def export_csv(filters: DonorFilter) -> Iterator[str]:
     """Stream the filtered list as CSV, a page of rows at a time, so 100k donors never sit in memory."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csvfile.writer(buffer)
     writer.writerow(EXPORT_COLUMNS)
     yield _drain(buffer)
     last_id = 0

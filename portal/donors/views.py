@@ -4,6 +4,7 @@ from datetime import datetime
 from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, stream_with_context, url_for
 from flask_login import current_user
 
+from portal.audit import services as audit
 from portal.auth.access import require_staff, roles_required
 from portal.donors import services
 from portal.donors.forms import DonorForm, InteractionForm
@@ -13,6 +14,7 @@ from portal.giving import services as giving
 from portal.giving.forms import GiftForm, PlanForm
 from portal.htmx import is_htmx, render
 from portal.journey import services as journey
+from portal.params import page_number, query_id
 from portal.settings.services import organisation
 from portal.timeutil import local_date_to_utc
 from portal.web import get_or_404
@@ -24,7 +26,7 @@ bp.before_request(require_staff)
 @bp.route("/")
 def index():
     filters = services.parse_filters(request.args)
-    page = services.search_donors(filters, page=request.args.get("page", 1, type=int),
+    page = services.search_donors(filters, page=request.args.get("page", 1, type=page_number),
                                   per_page=current_app.config["PAGE_SIZE"])
     return render("donors/index.html", block="results", filters=filters, result=page, tags=services.all_tag_names())
 
@@ -33,6 +35,8 @@ def index():
 @roles_required("fundraiser")
 def export():
     filters = services.parse_filters(request.args)
+    audit.record_export("donor.export", "donors", services.export_row_count(filters), actor=current_user,
+                        detail={"filters": request.args.to_dict()})
     stamp = datetime.now().strftime("%Y%m%d-%H%M")
     return Response(stream_with_context(services.export_csv(filters)), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="donors-{stamp}.csv"'})
@@ -47,7 +51,7 @@ def check_email():
         form.email.validate(form)
         if form.email.errors:
             message = form.email.errors[0]
-        elif services.email_taken(form.email.data, except_id=request.args.get("donor_id", type=int)):
+        elif services.email_taken(form.email.data, except_id=request.args.get("donor_id", type=query_id)):
             message = "Another donor already has this email address."
     return render_template("donors/_email_check.html", message=message, email=form.email.data)
 
@@ -103,6 +107,8 @@ def show(donor_id: int):
     page = journey.timeline(donor.id, group=group, cursor=request.args.get("cursor"))
     if is_htmx() and request.args.get("cursor"):
         return render("donors/show.html", block="timeline_items", donor=donor, page=page, group=group)
+    if not is_htmx():  # the record opened, not its timeline redrawn by a filter
+        services.record_view(donor, actor=current_user)
     return render(
         "donors/show.html", block="timeline", donor=donor, page=page, group=group,
         stats=donor.stats, stage=journey.STAGES[journey.journey_stage(donor.stats)],

@@ -4,6 +4,7 @@ from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from portal.engagement.models import CATEGORIES
 from portal.engagement.workflows.services import TRIGGERS
+from portal.params import parse_id
 
 
 class SegmentForm(FlaskForm):
@@ -38,9 +39,9 @@ class WorkflowForm(FlaskForm):
 
 
 class BulkSendForm(FlaskForm):
-    template_id = SelectField("Email template", coerce=lambda v: int(v) if str(v).isdigit() else None,
+    template_id = SelectField("Email template", coerce=parse_id,
                               validators=[InputRequired("Choose a template.")])
-    segment_id = SelectField("Send to segment", coerce=lambda v: int(v) if str(v).isdigit() else None,
+    segment_id = SelectField("Send to segment", coerce=parse_id,
                              validators=[InputRequired("Choose a segment.")])
     name = StringField("Name for this send", validators=[Optional(), Length(max=200)],
                        description="Shown in the list of sends; the template and segment names if empty")

@@ -9,6 +9,7 @@ from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import func, select
 
+from portal.audit import services as audit
 from portal.auth.access import require_staff, roles_required
 from portal.auth.models import ROLE_LABELS, STAFF_ROLES
 from portal.donors.models import Donor
@@ -21,7 +22,8 @@ from portal.engagement.forms import BulkSendForm, SegmentForm, SettingsForm, Tem
 from portal.engagement.models import (CATEGORIES, MESSAGE_STATUSES, BulkSend, EmailMessage, EmailTemplate, Segment,
                                       Workflow, WorkflowStep)
 from portal.extensions import csrf, db
-from portal.htmx import redirect_to, render
+from portal.htmx import redirect_to, render, render_fragment
+from portal.params import page_number, query_id
 from portal.settings.services import organisation
 from portal.timeutil import utcnow
 from portal.web import get_or_404
@@ -109,7 +111,7 @@ def segment_edit(segment_id: int):
 def builder_fragment():
     """htmx: re-draw the conditions after adding, removing or changing a field, with the count."""
     rules = builder.apply(builder.from_form(request.form), request.form.get("action", ""))
-    return render("engagement/segment_form.html", block="builder", live=_live_count(rules), **_builder_context(rules))
+    return render_fragment("engagement/segment_form.html", "builder", live=_live_count(rules), **_builder_context(rules))
 
 
 @segments_bp.route("/count", methods=["POST"])
@@ -123,7 +125,7 @@ def live_count():
 @roles_required("fundraiser")
 def segment_show(segment_id: int):
     segment = get_or_404(Segment, segment_id)
-    page = segments.members_page(segment, page=request.args.get("page", 1, type=int), per_page=current_app.config["PAGE_SIZE"])
+    page = segments.members_page(segment, page=request.args.get("page", 1, type=page_number), per_page=current_app.config["PAGE_SIZE"])
     used_by = db.session.scalars(select(Workflow).where(Workflow.segment_id == segment.id).order_by(Workflow.name)).all()
     return render("engagement/segment.html", block="members", segment=segment, result=page,
                   conditions=segments.describe(segment), used_by=used_by)
@@ -135,7 +137,11 @@ def export(segment_id: int):
     segment = get_or_404(Segment, segment_id)
     stamp = datetime.now().strftime("%Y%m%d-%H%M")
     slug = "".join(c if c.isalnum() else "-" for c in segment.name.lower()).strip("-")[:40] or "segment"
-    return Response(stream_with_context(segments.export_csv(segment, currency=organisation().currency)), mimetype="text/csv",
+    # The rules, not the row: the stream outlives this request's session, which may expire the segment.
+    rules = segment.rules
+    audit.record_export("segment.export", f"segment “{segment.name}”", segments.count_members(rules), actor=current_user,
+                        detail={"segment": segment.id})
+    return Response(stream_with_context(segments.export_csv(rules, currency=organisation().currency)), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{slug}-{stamp}.csv"'})
 
 
@@ -164,11 +170,16 @@ def _preview_donor(donor_id) -> Donor | None:
 
 def _preview(form_data, donor: Donor | None) -> dict:
     subject, html_body, text_body = (form_data.get("subject", ""), form_data.get("html_body", ""), form_data.get("text_body", ""))
-    errors = templating.check(subject, html_body, text_body)
+    context = templating.contexts_for([donor.id])[donor.id] if donor else None
+    errors = templating.check(subject, html_body, text_body, context)
     if errors:
         return {"errors": errors, "rendered": None, "donor": donor}
     content = templating.Content(subject, html_body, text_body, form_data.get("category", "marketing"))
-    return {"errors": {}, "rendered": templating.render_for_donor(content, donor.id if donor else None), "donor": donor}
+    try:
+        rendered = templating.render_for_donor(content, donor.id if donor else None)
+    except templating.TemplateLimitError as exc:  # each part fits, but the message as a whole does not
+        return {"errors": {"text_body": f"the whole message together: {exc}"}, "rendered": None, "donor": donor}
+    return {"errors": {}, "rendered": rendered, "donor": donor}
 
 
 def _template_editor(template: EmailTemplate | None):
@@ -187,7 +198,7 @@ def _template_editor(template: EmailTemplate | None):
             db.session.commit()
             flash(f"Template “{template.name}” saved.", "success")
             return redirect(url_for("email_templates.edit", template_id=template.id), code=303)
-    donor = _preview_donor(request.values.get("preview_donor_id", type=int))
+    donor = _preview_donor(request.values.get("preview_donor_id", type=query_id))
     values = request.form if request.method == "POST" else {
         "subject": template.subject, "html_body": template.html_body, "text_body": template.text_body,
         "category": template.category} if template else {"subject": "", "html_body": "", "text_body": "", "category": "marketing"}
@@ -213,7 +224,7 @@ def template_edit(template_id: int):
 @roles_required("fundraiser")
 def preview():
     """htmx: the preview (or the errors, with line numbers) for the template as it is typed."""
-    donor = _preview_donor(request.form.get("preview_donor_id", type=int))
+    donor = _preview_donor(request.form.get("preview_donor_id", type=query_id))
     return render_template("engagement/_preview.html", preview=_preview(request.form, donor))
 
 
@@ -234,8 +245,12 @@ def donor_choices():
 @roles_required("fundraiser")
 def test_send(template_id: int):
     template = get_or_404(EmailTemplate, template_id)
-    donor = _preview_donor(request.form.get("preview_donor_id", type=int))
-    rendered = templating.render_for_donor(templating.Content.of(template), donor.id if donor else None)
+    donor = _preview_donor(request.form.get("preview_donor_id", type=query_id))
+    try:
+        rendered = templating.render_for_donor(templating.Content.of(template), donor.id if donor else None)
+    except templating.TemplateLimitError as exc:
+        flash(f"The test email could not be written: {exc}", "error")
+        return redirect_to(url_for("email_templates.edit", template_id=template.id))
     outbox.queue_email(current_user.email, f"[Test] {rendered.subject}", rendered.text_body, html_body=rendered.html_body,
                        category="transactional", purpose="test_send")
     db.session.commit()
@@ -322,11 +337,11 @@ def _workflow_page(workflow: Workflow, runs, *, kind: str = "send_email", values
 @roles_required("fundraiser")
 def workflow_show(workflow_id: int):
     workflow = get_or_404(Workflow, workflow_id)
-    runs = workflows.runs_page(workflow, page=request.args.get("page", 1, type=int), status=request.args.get("status", ""),
-                               donor_id=request.args.get("donor", type=int))
+    runs = workflows.runs_page(workflow, page=request.args.get("page", 1, type=page_number), status=request.args.get("status", ""),
+                               donor_id=request.args.get("donor", type=query_id))
     return render("engagement/workflow.html", block="runs",
                   **_workflow_page(workflow, runs, kind=request.args.get("kind", "send_email"),
-                                   filter_donor=_preview_donor(request.args.get("donor", type=int))))
+                                   filter_donor=_preview_donor(request.args.get("donor", type=query_id))))
 
 
 @workflows_bp.route("/step-options")
@@ -417,7 +432,7 @@ def workflow_delete(workflow_id: int):
 @roles_required("fundraiser", "support")
 def mail_index():
     filters = mail_log.parse_filters(request.args)
-    page = mail_log.search(filters, page=request.args.get("page", 1, type=int))
+    page = mail_log.search(filters, page=request.args.get("page", 1, type=page_number))
     return render("engagement/mail_log.html", block="results", filters=filters, result=page, statuses=MESSAGE_STATUSES,
                   categories=CATEGORIES, counts=mail_log.status_counts(), mail_server=bool(current_app.config.get("MAIL_URL")))
 
@@ -460,8 +475,8 @@ def sends():
 def new_send():
     form = _send_form()
     if request.method == "GET":
-        form.template_id.data = request.args.get("template_id", type=int)
-        form.segment_id.data = request.args.get("segment_id", type=int)
+        form.template_id.data = request.args.get("template_id", type=query_id)
+        form.segment_id.data = request.args.get("segment_id", type=query_id)
     template = db.session.get(EmailTemplate, form.template_id.data) if form.template_id.data else None
     segment = db.session.get(Segment, form.segment_id.data) if form.segment_id.data else None
     if form.validate_on_submit() and template and segment:
@@ -502,7 +517,7 @@ def sending_rules():
     if form.validate_on_submit():
         try:
             engagement_settings.update(marketing_weekly_cap=form.marketing_weekly_cap.data, track_opens=form.track_opens.data,
-                                       track_clicks=form.track_clicks.data)
+                                       track_clicks=form.track_clicks.data, actor=current_user)
         except engagement_settings.SettingsError as exc:
             db.session.rollback()
             getattr(form, exc.field_name).errors.append(str(exc))

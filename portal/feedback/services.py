@@ -11,6 +11,7 @@ from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from portal import tokens
+from portal.audit import services as audit
 from portal.extensions import db
 from portal.feedback.models import QUESTION_KINDS, SURVEY_KINDS, FeedbackSettings, Survey, SurveyInvitation, SurveyQuestion, SurveyResponse
 from portal.journey import services as journey
@@ -51,7 +52,7 @@ FOLLOW_UP_TEAMS = {"support": "Support specialists", "fundraiser": "Fundraisers"
 
 
 def update_settings(*, csat_low_max: int, nps_low_max: int, follow_up_hours: int, follow_up_team: str,
-                    cap_surveys: int, cap_days: int) -> FeedbackSettings:
+                    cap_surveys: int, cap_days: int, actor=None) -> FeedbackSettings:
     if not 1 <= csat_low_max <= 4:
         raise FeedbackError("A low CSAT score is between 1 and 4.", "csat_low_max")
     if not 0 <= nps_low_max <= 9:
@@ -65,8 +66,10 @@ def update_settings(*, csat_low_max: int, nps_low_max: int, follow_up_hours: int
     if not 1 <= cap_days <= 730:
         raise FeedbackError("Enter between 1 and 730 days.", "cap_days")
     row = settings()
+    before = audit.snapshot(row, ("csat_low_max", "nps_low_max", "follow_up_hours", "follow_up_team", "cap_surveys", "cap_days"))
     row.csat_low_max, row.nps_low_max, row.follow_up_hours = csat_low_max, nps_low_max, follow_up_hours
     row.follow_up_team, row.cap_surveys, row.cap_days = follow_up_team, cap_surveys, cap_days
+    audit.record_settings_change("Survey settings", before, row, actor=actor)
     db.session.commit()
     return row
 

@@ -182,7 +182,7 @@ def settings():
         try:
             services.update_settings(csat_low_max=form.csat_low_max.data, nps_low_max=form.nps_low_max.data,
                                      follow_up_hours=form.follow_up_hours.data, follow_up_team=form.follow_up_team.data,
-                                     cap_surveys=form.cap_surveys.data, cap_days=form.cap_days.data)
+                                     cap_surveys=form.cap_surveys.data, cap_days=form.cap_days.data, actor=current_user)
         except services.FeedbackError as exc:
             getattr(form, exc.field_name).errors.append(str(exc))
         else:

@@ -17,6 +17,7 @@ from portal.extensions import db
 from portal.giving.models import INTERVAL_MONTHS, PLAN_KINDS, DonorStats, Gift, RecurringPlan
 from portal.journey import services as journey
 from portal.money import format_money
+from portal.params import MAX_YEAR, MIN_YEAR
 from portal.timeutil import utcnow
 
 
@@ -298,6 +299,8 @@ class AnnualStatement:
 
 def annual_statement(donor_id: int, year: int) -> AnnualStatement | None:
     """The year's received gifts for a statement; None when nothing was received that year."""
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        return None
     gifts = [g for g in reversed(gifts_for(donor_id, year=year)) if g.status == "received"]
     if not gifts:
         return None

@@ -32,8 +32,10 @@ def _segment_members(segment_id: str):
     from portal.engagement import services as engagement
     from portal.engagement.models import Segment
     from portal.extensions import db
+    from portal.params import parse_id
 
-    segment = db.session.get(Segment, int(segment_id)) if segment_id.isdigit() else None
+    number = parse_id(segment_id)
+    segment = db.session.get(Segment, number) if number is not None else None
     return engagement.members_select(segment) if segment is not None else None
 
 

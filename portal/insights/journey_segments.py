@@ -19,6 +19,7 @@ from portal.extensions import db
 from portal.insights import funnel, milestones
 from portal.insights.filters import ReportParams
 from portal.insights.models import DonorMilestones as M
+from portal.params import parse_id
 from portal.timeutil import utcnow
 
 GROUP = "Journey"
@@ -88,7 +89,8 @@ def create_dropped_segment(params: ReportParams, key: str, *, scope: str = "all"
     """Save the drop-off list for step `key` as a segment named after the step and the cohort. `scope` is
     the list's own narrowing ("all" or "segment:<id>"), whose conditions the new segment takes on."""
     prefix, _, identifier = scope.partition(":")
-    scope_segment = db.session.get(Segment, int(identifier)) if prefix == "segment" and identifier.isdigit() else None
+    number = parse_id(identifier) if prefix == "segment" else None
+    scope_segment = db.session.get(Segment, number) if number is not None else None
     milestones.refresh()
     step = funnel.STEPS[key]
     rules = dropped_rules(params, key, scope_segment.rules if scope_segment is not None else None)

@@ -17,6 +17,7 @@ from portal.extensions import db
 from portal.insights import cohorts, engagement_report, funnel, headline, lifetime, results, retention_report, satisfaction
 from portal.insights.filters import DateRange, RangeErrors, ReportParams, parse_range, quarter_range, today_local
 from portal.insights.models import ReportSnapshot
+from portal.params import parse_id
 from portal.settings.services import organisation
 from portal.timeutil import utcnow
 
@@ -99,9 +100,10 @@ def parse_scope(args: Mapping[str, str]) -> str:
     segment = (args.get("segment") or "").strip()
     if not segment:
         return "all"
-    if not segment.isdigit():
+    number = parse_id(segment)
+    if number is None:
         raise UnknownScope("Choose a segment from the list; that segment reference isn't valid.")
-    return f"segment:{int(segment)}"
+    return f"segment:{number}"
 
 
 def donor_filter(scope: str) -> Select | None:
@@ -133,7 +135,7 @@ def parse(report: Report, args: Mapping[str, str]) -> tuple[ReportParams, RangeE
     survey = 0
     if report.by_survey and args.get("survey"):
         raw = args.get("survey", "")
-        if raw.isdigit() and any(survey_id == int(raw) for survey_id, _ in satisfaction.survey_choices()):
+        if parse_id(raw) is not None and any(survey_id == int(raw) for survey_id, _ in satisfaction.survey_choices()):
             survey = int(raw)
         else:
             errors["survey"] = "Choose a survey from the list; that one doesn't exist (it may have been deleted)."

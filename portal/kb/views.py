@@ -12,10 +12,11 @@ from flask_login import current_user
 from portal import jobs
 from portal.auth.access import require_staff, roles_required
 from portal.extensions import limiter, login_manager
-from portal.htmx import is_htmx, redirect_to, render
+from portal.htmx import is_htmx, redirect_to, render, render_fragment
 from portal.kb import services, tasks
 from portal.kb.forms import ArticleForm, PreviewForm, PublishForm, VoteForm
 from portal.kb.models import AUDIENCES, VIEW_SOURCES
+from portal.params import page_number
 from portal.timeutil import utcnow
 from portal.urls import safe_local_path
 
@@ -47,7 +48,7 @@ def donor_required(view):
 def _search_args():
     text = request.args.get("q", "")
     tag = request.args.get("tag", "")
-    page = request.args.get("page", 1, type=int) or 1
+    page = request.args.get("page", 1, type=page_number) or 1
     return text, tag, page
 
 
@@ -231,7 +232,7 @@ def preview():
     form = PreviewForm()
     if not form.validate_on_submit():
         return render_template("kb/staff_form.html", form=ArticleForm(), article=None, preview="", preview_only=True), 400
-    return render("kb/staff_form.html", block="preview", preview=services.preview_html(form.body_md.data or ""))
+    return render_fragment("kb/staff_form.html", "preview", preview=services.preview_html(form.body_md.data or ""))
 
 
 @staff_bp.route("/articles/<int:article_id>/<any(publish, unpublish):action>", methods=["POST"])

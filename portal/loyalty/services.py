@@ -17,6 +17,7 @@ from sqlalchemy import DateTime, String, and_, bindparam, case, cast, extract, f
 
 from portal import jobs
 from portal.donors.models import Donor
+from portal.audit import services as audit
 from portal.extensions import db
 from portal.giving.models import DonorStats
 from portal.giving.services import add_months
@@ -78,7 +79,8 @@ def _start_programme() -> LoyaltyRules:
 
 
 def update_rules(*, points_per_unit: int, recurring_multiplier_percent: int, first_gift_bonus: int, fifth_gift_bonus: int,
-                 anniversary_bonus: int, birthday_bonus: int, tier_window_months: int, expiry_months: int | None) -> LoyaltyRules:
+                 anniversary_bonus: int, birthday_bonus: int, tier_window_months: int, expiry_months: int | None,
+                 actor=None) -> LoyaltyRules:
     values = {"points_per_unit": points_per_unit, "first_gift_bonus": first_gift_bonus, "fifth_gift_bonus": fifth_gift_bonus,
               "anniversary_bonus": anniversary_bonus, "birthday_bonus": birthday_bonus}
     for name, value in values.items():
@@ -91,10 +93,12 @@ def update_rules(*, points_per_unit: int, recurring_multiplier_percent: int, fir
     if expiry_months is not None and not 1 <= expiry_months <= 120:
         raise LoyaltyError("Use 1 to 120 months, or leave blank to keep points forever.", "expiry_months")
     row = _start_programme()
+    before = audit.snapshot(row, (*values, "recurring_multiplier_percent", "tier_window_months", "expiry_months"))
     for name, value in values.items():
         setattr(row, name, value)
     row.recurring_multiplier_percent, row.tier_window_months, row.expiry_months = (
         recurring_multiplier_percent, tier_window_months, expiry_months)
+    audit.record_settings_change("Loyalty rules", before, row, actor=actor)
     _tiers_changed()
     db.session.commit()
     return row

@@ -121,7 +121,7 @@ def rules():
                 points_per_unit=form.points_per_unit.data, recurring_multiplier_percent=form.recurring_multiplier_percent.data,
                 first_gift_bonus=form.first_gift_bonus.data or 0, fifth_gift_bonus=form.fifth_gift_bonus.data or 0,
                 anniversary_bonus=form.anniversary_bonus.data or 0, birthday_bonus=form.birthday_bonus.data or 0,
-                tier_window_months=form.tier_window_months.data, expiry_months=form.expiry_months.data)
+                tier_window_months=form.tier_window_months.data, expiry_months=form.expiry_months.data, actor=current_user)
         except services.LoyaltyError as exc:
             getattr(form, exc.field_name).errors.append(str(exc))
         else:

@@ -14,6 +14,7 @@ from sqlalchemy import (BigInteger, Column, DateTime, Integer, MetaData, Table, 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, lazyload
 
+from portal.audit import services as audit
 from portal.extensions import db
 from portal.retention.models import (ALERT_STATUSES, CHECK_IN_REASONS, Alert, CheckIn, RelationshipManager, RiskHistory,
                                      RiskScore, RiskSettings)
@@ -66,7 +67,7 @@ SETTING_RANGES = {
 TEAMS = {"fundraiser": "Fundraisers", "support": "Support specialists"}
 
 
-def update_settings(values: dict) -> RiskSettings:
+def update_settings(values: dict, *, actor=None) -> RiskSettings:
     """Validate everything first, then save everything: nothing is half-saved."""
     for name, (low, high) in SETTING_RANGES.items():
         value = values.get(name)
@@ -78,8 +79,11 @@ def update_settings(values: dict) -> RiskSettings:
     if values.get("check_in_action") not in ("task", "email", "both"):
         raise RetentionError("Choose what a check-in does.", "check_in_action")
     row = settings()
-    for name in (*SETTING_RANGES, "alert_team", "check_in_team", "check_in_action"):
+    names = (*SETTING_RANGES, "alert_team", "check_in_team", "check_in_action")
+    before = audit.snapshot(row, names)
+    for name in names:
         setattr(row, name, values[name])
+    audit.record_settings_change("Risk scores and check-ins", before, row, actor=actor)
     db.session.commit()
     return row
 

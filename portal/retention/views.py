@@ -6,6 +6,7 @@ from markupsafe import Markup
 from portal.auth.access import require_staff, roles_required
 from portal.donors.services import get_donor
 from portal.htmx import render
+from portal.params import page_number
 from portal.retention import services
 from portal.retention.forms import DismissForm, ManagerForm, ResolveForm, RiskSettingsForm
 from portal.retention.models import ALERT_KINDS, ALERT_STATUSES, CHECK_IN_REASONS
@@ -25,7 +26,7 @@ def index():
     kind = request.args.get("kind") or ""
     sort = request.args.get("sort") or "score"
     result = services.alert_list(status=status, kind=kind if kind in ALERT_KINDS else "",
-                                 sort=sort, page=request.args.get("page", 1, type=int))
+                                 sort=sort, page=request.args.get("page", 1, type=page_number))
     return render("retention/index.html", block="results", result=result, status=status, kind=kind, sort=sort,
                   sorts=services.ALERT_SORTS, statuses=ALERT_STATUSES, kinds=ALERT_KINDS, counts=services.alert_counts(),
                   threshold=services.settings().threshold)
@@ -104,7 +105,7 @@ def settings():
         values.update(major_donor_minor=form.major_donor.minor, alert_team=form.alert_team.data,
                       check_in_team=form.check_in_team.data, check_in_action=form.check_in_action.data)
         try:
-            services.update_settings(values)
+            services.update_settings(values, actor=current_user)
         except services.RetentionError as exc:
             field = "major_donor" if exc.field_name == "major_donor_minor" else exc.field_name
             getattr(form, field).errors.append(str(exc))

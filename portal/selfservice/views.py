@@ -20,6 +20,7 @@ from portal.giving.models import PLAN_INTERVALS, Gift
 from portal.htmx import is_htmx, render
 from portal.loyalty import services as loyalty
 from portal.money import format_money
+from portal.params import page_number, year_number
 from portal.selfservice.cache import answer_from_store, cached_page
 from portal.selfservice.forms import (GiveForm, PlanAmountForm, PlanCancelForm, PreferencesForm, ProfileForm, RedeemForm,
                                       ReplyForm, TicketForm)
@@ -70,7 +71,7 @@ def home():
 @cached_page
 def giving_history():
     donor = _donor()
-    history = giving.giving_history(donor.id, request.args.get("year", type=int))
+    history = giving.giving_history(donor.id, request.args.get("year", type=year_number))
     return render("me/giving.html", block="gift_list", donor=donor, gifts=history.gifts, years=history.years,
                   year=history.year, totals=history.received_by_year, shown_total=history.received_shown)
 
@@ -225,7 +226,7 @@ def profile_preferences():
 # ---------------------------------------------------------------- loyalty
 
 def _points_page(donor, *, message: str = "", error: str = "", status: int = 200):
-    page = loyalty.ledger(donor.id, page=request.args.get("page", 1, type=int))
+    page = loyalty.ledger(donor.id, page=request.args.get("page", 1, type=page_number))
     return render("me/points.html", block="wallet", donor=donor, summary=loyalty.points_summary(donor.id),
                   rewards=loyalty.catalogue(), page=page, message=message, error=error), status
 

@@ -6,6 +6,7 @@ from zoneinfo import available_timezones
 from flask import g, has_request_context
 from sqlalchemy import select
 
+from portal.audit import services as audit
 from portal.extensions import db
 from portal.money import CURRENCIES
 from portal.settings.models import Organisation
@@ -56,14 +57,14 @@ def update_organisation(*, name: str, currency: str, timezone: str, support_emai
     if timezone not in available_timezones():
         raise SettingsError("Choose a time zone from the list, such as Europe/London.", "timezone")
     org = organisation()
+    before = audit.snapshot(org, ("name", "currency", "timezone", "support_email", "impact_line"))
     org.name, org.currency, org.timezone = name.strip(), currency, timezone
     org.support_email, org.impact_line = support_email.strip(), impact_line.strip()
     if two_factor_required_for is not None and two_factor_required_for != org.two_factor_required_for:
-        from portal.audit.services import record
-
-        record("settings.two_factor_requirement", actor=acting_user,
+        audit.record("settings.two_factor_requirement", actor=acting_user,
                summary=f"Two-step sign-in now required for {'all staff' if two_factor_required_for == 'staff' else 'administrators'}",
                detail={"from": org.two_factor_required_for, "to": two_factor_required_for})
         org.two_factor_required_for = two_factor_required_for
+    audit.record_settings_change("Organisation", before, org, actor=acting_user)
     db.session.commit()
     return org

@@ -2,6 +2,7 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
+from portal.params import MAX_ID, parse_id
 from portal.support.models import TICKET_CHANNELS
 from portal.support.services import REPLY_NEXT_STATUS, TASK_OUTCOMES
 
@@ -15,8 +16,11 @@ class OptionsField(SelectField):
         self.choices = list(options)
 
 
+DONOR_NUMBER = NumberRange(1, MAX_ID, "There is no donor with that number.")
+
+
 def _optional_id(value):
-    return int(value) if value not in (None, "", "None") and str(value).isdigit() else None
+    return parse_id(value)
 
 
 class StaffChoiceField(SelectField):
@@ -56,7 +60,7 @@ class TicketStatusForm(FlaskForm):
 
 
 class NewTicketForm(FlaskForm):
-    donor_id = IntegerField("Donor number", validators=[DataRequired("Choose the donor this ticket is for.")])
+    donor_id = IntegerField("Donor number", validators=[DataRequired("Choose the donor this ticket is for."), DONOR_NUMBER])
     channel = OptionsField("How they got in touch", options=[(k, v) for k, v in TICKET_CHANNELS.items() if k != "portal"],
                           default="phone")
     subject = StringField("Subject", validators=[DataRequired("Enter a subject."), Length(max=200)])
@@ -85,6 +89,6 @@ class CompleteForm(FlaskForm):
 class NewTaskForm(FlaskForm):
     title = StringField("Task", validators=[DataRequired("Say what needs doing."), Length(max=200)])
     details = TextAreaField("Details", validators=[Optional(), Length(max=5000)])
-    donor_id = IntegerField("Donor number", validators=[Optional()])
+    donor_id = IntegerField("Donor number", validators=[Optional(), DONOR_NUMBER])
     assignee_id = StaffChoiceField("Assign to", blank="My team")
     due_on = DateField("Due", validators=[Optional()])

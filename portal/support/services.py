@@ -8,9 +8,11 @@ from typing import Callable
 from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.orm import joinedload, lazyload
 
+from portal.audit import services as audit
 from portal.auth.models import STAFF_ROLES, User
 from portal.extensions import db
 from portal.journey import services as journey
+from portal.params import parse_id
 from portal.settings.services import settings_row
 from portal.support.models import TASK_STATUSES, TICKET_STATUSES, SupportSettings, Task, TaskComment, Ticket, TicketMessage
 from portal.timeutil import utcnow
@@ -28,7 +30,7 @@ def settings() -> SupportSettings:
     return settings_row(SupportSettings)
 
 
-def update_settings(*, first_response_hours: int, resolution_hours: int) -> SupportSettings:
+def update_settings(*, first_response_hours: int, resolution_hours: int, actor=None) -> SupportSettings:
     if not 1 <= first_response_hours <= 24 * 30:
         raise SupportError("Enter between 1 and 720 hours.", "first_response_hours")
     if not 1 <= resolution_hours <= 24 * 90:
@@ -36,7 +38,9 @@ def update_settings(*, first_response_hours: int, resolution_hours: int) -> Supp
     if resolution_hours < first_response_hours:
         raise SupportError("Resolution can't be due before the first reply.", "resolution_hours")
     row = settings()
+    before = audit.snapshot(row, ("first_response_hours", "resolution_hours"))
     row.first_response_hours, row.resolution_hours = first_response_hours, resolution_hours
+    audit.record_settings_change("Ticket service levels", before, row, actor=actor)
     db.session.commit()
     return row
 
@@ -524,7 +528,7 @@ def ticket_queue(filters: TicketFilter, *, user: User, page: int = 1, per_page: 
     text = filters.q.strip()
     if text:
         if text.lstrip("#").isdigit():
-            query = query.where(Ticket.id == int(text.lstrip("#")))
+            query = query.where(Ticket.id == (parse_id(text) or 0))
         else:
             like = f"%{text.lower()}%"
             query = query.where(or_(func.lower(Ticket.subject).like(like),

@@ -6,6 +6,7 @@ from markupsafe import Markup
 from portal.auth.access import require_staff, roles_required
 from portal.donors.services import get_donor
 from portal.htmx import render
+from portal.params import page_number, parse_id, query_id
 from portal.settings.services import organisation
 from portal.support import services
 from portal.support.forms import (AssignForm, CommentForm, CompleteForm, NewTaskForm, NewTicketForm, NoteForm, ReplyForm,
@@ -37,7 +38,7 @@ def index():
                                     assignee=request.args.get("assignee") or "", q=(request.args.get("q") or "")[:100])
     if filters.status not in services.TICKET_STATUS_FILTERS:
         filters.status = "active"
-    result = services.ticket_queue(filters, user=current_user, page=request.args.get("page", 1, type=int))
+    result = services.ticket_queue(filters, user=current_user, page=request.args.get("page", 1, type=page_number))
     levels = services.settings()
     now = utcnow()
     timers = {t.id: services.sla_timers(t, now=now, levels=levels) for t in result.tickets}
@@ -125,12 +126,12 @@ def change_status(ticket_id: int):
 @roles_required(*TICKET_ROLES)
 def create():
     form = NewTicketForm()
-    if request.method == "GET" and request.args.get("donor_id", type=int):
-        form.donor_id.data = request.args.get("donor_id", type=int)
+    if request.method == "GET" and request.args.get("donor_id", type=query_id):
+        form.donor_id.data = request.args.get("donor_id", type=query_id)
     form.assignee_id.fill(services.assignable_staff())
     if request.method == "GET" and form.assignee_id.data is None:
         form.assignee_id.data = current_user.id
-    donor = get_donor(form.donor_id.data) if form.donor_id.data else None
+    donor = get_donor(form.donor_id.data) if parse_id(form.donor_id.data) else None
     if form.validate_on_submit():
         if donor is None:
             form.donor_id.errors.append("There is no donor with that number.")
@@ -154,7 +155,7 @@ def settings():
     if form.validate_on_submit():
         try:
             services.update_settings(first_response_hours=form.first_response_hours.data,
-                                     resolution_hours=form.resolution_hours.data)
+                                     resolution_hours=form.resolution_hours.data, actor=current_user)
         except services.SupportError as exc:
             getattr(form, exc.field_name).errors.append(str(exc))
         else:
@@ -178,7 +179,7 @@ def task_index():
     view = view if view in services.TASK_VIEWS else "mine"
     status = request.args.get("status") or "open"
     status = status if status in TASK_STATUSES else "open"
-    result = services.task_inbox(current_user, view=view, status=status, page=request.args.get("page", 1, type=int))
+    result = services.task_inbox(current_user, view=view, status=status, page=request.args.get("page", 1, type=page_number))
     return render("support/tasks.html", block="results", result=result, view=view, status=status, views=services.TASK_VIEWS,
                   statuses=TASK_STATUSES, kinds=TASK_KINDS, now=utcnow(), source_label=services.source_label)
 
@@ -259,9 +260,9 @@ def task_reopen(task_id: int):
 def task_create():
     form = NewTaskForm()
     form.assignee_id.fill(services.assignable_staff())
-    if request.method == "GET" and request.args.get("donor_id", type=int):
-        form.donor_id.data = request.args.get("donor_id", type=int)
-    donor = get_donor(form.donor_id.data) if form.donor_id.data else None
+    if request.method == "GET" and request.args.get("donor_id", type=query_id):
+        form.donor_id.data = request.args.get("donor_id", type=query_id)
+    donor = get_donor(form.donor_id.data) if parse_id(form.donor_id.data) else None
     if form.validate_on_submit():
         if form.donor_id.data and donor is None:
             form.donor_id.errors.append("There is no donor with that number.")

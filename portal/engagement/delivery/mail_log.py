@@ -8,6 +8,7 @@ from sqlalchemy import Select, func, or_, select
 
 from portal.engagement.models import CATEGORIES, MESSAGE_STATUSES, BulkSend, EmailMessage, Workflow
 from portal.extensions import db
+from portal.params import parse_id
 
 PER_PAGE = 50
 
@@ -32,9 +33,9 @@ def parse_filters(args) -> LogFilter:
     if args.get("category") in CATEGORIES:
         filters.category = args["category"]
     for name in ("send", "donor"):
-        raw = (args.get(name) or "").strip()
-        if raw.isdigit():
-            setattr(filters, name, int(raw))
+        number = parse_id(args.get(name))
+        if number is not None:
+            setattr(filters, name, number)
     return filters
 
 

@@ -1,6 +1,7 @@
 """The sending rules admins can change: the marketing frequency cap and open/click tracking."""
 from __future__ import annotations
 
+from portal.audit import services as audit
 from portal.engagement.models import EngagementSettings
 from portal.extensions import db
 from portal.settings.services import SettingsError, settings_row
@@ -10,10 +11,12 @@ def current() -> EngagementSettings:
     return settings_row(EngagementSettings)
 
 
-def update(*, marketing_weekly_cap: int, track_opens: bool, track_clicks: bool) -> EngagementSettings:
+def update(*, marketing_weekly_cap: int, track_opens: bool, track_clicks: bool, actor=None) -> EngagementSettings:
     if not 1 <= marketing_weekly_cap <= 50:
         raise SettingsError("Choose between 1 and 50 marketing emails a week.", "marketing_weekly_cap")
     row = current()
+    before = audit.snapshot(row, ("marketing_weekly_cap", "track_opens", "track_clicks"))
     row.marketing_weekly_cap, row.track_opens, row.track_clicks = marketing_weekly_cap, track_opens, track_clicks
+    audit.record_settings_change("Sending rules", before, row, actor=actor)
     db.session.commit()
     return row

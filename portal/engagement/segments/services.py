@@ -15,7 +15,6 @@ instead a SELECT of (donor_id, value) rows, and the operators test membership.
 """
 from __future__ import annotations
 
-import csv
 import io
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -24,6 +23,7 @@ from typing import Any, Callable, Iterator
 from sqlalchemy import Date, DateTime, Select, and_, case, exists, false, func, not_, or_, select, true
 from sqlalchemy.sql.elements import ColumnElement
 
+from portal import csvfile
 from portal.donors.models import CHANNELS, DONOR_KINDS, Donor, Tag, donor_interests, donor_tags
 from portal.engagement.models import EmailMessage, Segment
 from portal.extensions import db
@@ -207,13 +207,23 @@ class Group:
     conditions: list[Condition | Group] = field(default_factory=list)
 
 
+# A number in a condition is compared in SQL: one beyond 64 bits cannot be sent, and none this large means anything.
+NUMBER_LIMIT = 10**12
+
+
+def _within_limit(number: int) -> int:
+    if abs(number) > NUMBER_LIMIT:
+        raise ValueError(f"Enter a number no larger than {NUMBER_LIMIT:,}.")
+    return number
+
+
 def _parse_value(item: SegmentField, op: str, raw: Any) -> Any:
     """The stored form of a value, or ValueError with a message for the person typing it.
     Typed values arrive as strings; stored rules hold numbers (money in minor units) and are kept."""
     if op in NO_VALUE:
         return None
     if isinstance(raw, int) and not isinstance(raw, bool) and item.value_type in ("number", "money"):
-        return raw
+        return _within_limit(raw)
     text = "" if raw is None else str(raw).strip()
     if not text:
         raise ValueError("Enter a value.")
@@ -228,14 +238,15 @@ def _parse_value(item: SegmentField, op: str, raw: Any) -> Any:
             raise ValueError("Enter a date as YYYY-MM-DD, such as 2026-01-31.") from None
     if item.value_type == "number":
         try:
-            return int(text.replace(",", ""))
+            number = int(text.replace(",", ""))
         except ValueError:
             raise ValueError("Enter a whole number, such as 5.") from None
+        return _within_limit(number)
     if item.value_type == "money":
         if text.replace(".", "").strip("0") == "":
             return 0
         try:
-            return parse_amount(text)
+            return _within_limit(parse_amount(text))
         except MoneyError as exc:
             raise ValueError(str(exc)) from None
     if item.value_type in ("choice", "set"):
@@ -428,7 +439,7 @@ def export_csv(segment_or_rules, *, currency: str) -> Iterator[str]:
     tree = _rules_of(segment_or_rules)
     now = utcnow()
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csvfile.writer(buffer)
     writer.writerow(EXPORT_COLUMNS)
     columns = [Donor.id, Donor.kind, Donor.first_name, Donor.last_name, Donor.organisation_name, Donor.email,
                Donor.city, Donor.postcode, Donor.country, _can_receive_marketing(),

@@ -1,8 +1,11 @@
 """Email templates written by staff: sandboxed Jinja with personalisation tokens.
 
-Staff-written Jinja runs in an immutable sandbox with no globals (no `range`, so no unbounded
-loops), sees only the token values below (plain strings), and cannot reach the application.
-A missing value falls back politely ("Dear friend").
+Staff-written Jinja runs in an immutable sandbox with no globals (no `range`), sees only the token values
+below (plain strings), and cannot reach the application. A missing value falls back politely ("Dear friend").
+
+Rendering is bounded, in the editor and at send time alike (see `LIMITS`): the text a message may produce,
+the loop iterations and calls it may make, the size of any string or number it builds, and the time it may
+take. A template that goes past one is refused with the line and a sentence saying which limit it hit.
 
 Tokens come from providers that load a whole batch of donors in a few queries, so rendering
 100k messages never runs a query per donor. Other domains add values with
@@ -10,10 +13,15 @@ Tokens come from providers that load a whole batch of donors in a few queries, s
 """
 from __future__ import annotations
 
+import functools
+import math
+import time
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from flask import current_app
 from jinja2 import TemplateSyntaxError, nodes
@@ -76,10 +84,157 @@ for _name, _description, _example, _fallback in (
     declare_token(_name, _description, example=_example, fallback=_fallback)
 
 
+# ---------------------------------------------------------------- bounded rendering
+
+@dataclass(frozen=True)
+class Limits:
+    output_chars: int = 200_000  # one rendered part (subject, HTML or text): far beyond any real email
+    steps: int = 10_000  # loop iterations and calls, for the whole message
+    string_chars: int = 100_000  # any string or list built while rendering
+    number: int = 10**15  # any number computed while rendering
+    seconds: float = 0.25  # the whole message; real templates take well under a millisecond
+
+
+LIMITS = Limits()
+
+
+class TemplateLimitError(TemplateError):
+    """A template asked for more work than an email may take; the message says which limit it hit."""
+
+
+class _Budget:
+    def __init__(self, limits: Limits):
+        self.limits = limits
+        self.steps_left = limits.steps
+        self.deadline = time.monotonic() + limits.seconds
+
+    def step(self) -> None:
+        self.steps_left -= 1
+        if self.steps_left < 0:
+            raise TemplateLimitError(f"loops and calls here would run more than {self.limits.steps:,} times; "
+                                     "an email template may not do that much work.")
+        if time.monotonic() > self.deadline:
+            raise TemplateLimitError(f"this takes longer than {self.limits.seconds:g} seconds to render; "
+                                     "make the loops smaller.")
+
+
+_budget: ContextVar[_Budget | None] = ContextVar("template_budget", default=None)
+
+
+def _current_budget() -> _Budget:
+    budget = _budget.get()
+    if budget is None:
+        raise RuntimeError("templates render inside budget()")
+    return budget
+
+
+@contextmanager
+def budget(limits: Limits | None = None) -> Iterator[_Budget]:
+    """One budget for everything rendered inside (a whole message); nested uses share the outer one."""
+    if _budget.get() is not None:
+        yield _budget.get()
+        return
+    spending = _Budget(limits or LIMITS)
+    token = _budget.set(spending)
+    try:
+        yield spending
+    finally:
+        _budget.reset(token)
+
+
+def _checked(value: Any) -> Any:
+    """A value the template built, refused when it is larger than the limits allow."""
+    limits = _current_budget().limits
+    if isinstance(value, (str, list, tuple, dict, set)) and len(value) > limits.string_chars:
+        raise TemplateLimitError(f"this builds a text or list longer than {limits.string_chars:,} characters or items.")
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > limits.number:
+        raise TemplateLimitError(f"this works out a number larger than {limits.number:,}.")
+    return value
+
+
+def _refuse_oversized_operands(operator: str, left: Any, right: Any) -> None:
+    """Before computing: the operations whose result can be huge from small operands."""
+    limits = _current_budget().limits
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (left, right))
+    if operator == "**" and numbers and abs(left) > 1 and right > 0 \
+            and right * math.log10(abs(left)) > math.log10(limits.number):
+        raise TemplateLimitError(f"this works out a number larger than {limits.number:,}.")
+    if operator == "*":
+        for sequence, count in ((left, right), (right, left)):
+            if isinstance(sequence, (str, list, tuple)) and isinstance(count, int) and len(sequence) * count > limits.string_chars:
+                raise TemplateLimitError(f"this builds a text or list longer than {limits.string_chars:,} characters or items.")
+    if operator == "%" and isinstance(left, str):
+        raise TemplateLimitError("% formatting isn't available in email templates; write the text around the token.")
+
+
+def _refuse_oversized_arguments(args: tuple, kwargs: dict) -> None:
+    """Widths and counts passed to filters and methods ('x'.center(n), |indent(n)) build text of that size."""
+    limits = _current_budget().limits
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > limits.string_chars:
+            raise TemplateLimitError(f"a width or count larger than {limits.string_chars:,} isn't allowed here.")
+
+
+def _bounded_filter(function: Callable) -> Callable:
+    @functools.wraps(function)  # keeps Jinja's pass_context / pass_environment marks
+    def wrapper(*args, **kwargs):
+        _current_budget().step()
+        _refuse_oversized_arguments(args[2:] if getattr(function, "jinja_pass_arg", None) else args[1:], kwargs)
+        return _checked(function(*args, **kwargs))
+
+    return wrapper
+
+
+def _counted(iterable: Any) -> Iterator[Any]:
+    """Wraps every {% for %} loop's iterable: each iteration spends one step of the message's budget."""
+    spending = _current_budget()
+    for item in iterable:
+        spending.step()
+        yield item
+
+
+class _BoundedSandbox(ImmutableSandboxedEnvironment):
+    intercepted_binops = frozenset({"+", "-", "*", "/", "//", "%", "**"})
+
+    def call_binop(self, context, operator, left, right):
+        _refuse_oversized_operands(operator, left, right)
+        return _checked(super().call_binop(context, operator, left, right))
+
+    def call(__self, __context, __obj, *args, **kwargs):
+        _current_budget().step()
+        _refuse_oversized_arguments(args, {k: v for k, v in kwargs.items() if not k.startswith("_")})
+        return _checked(super().call(__context, __obj, *args, **kwargs))
+
+    def _parse(self, source, name, filename):
+        tree = super()._parse(source, name, filename)
+        for loop in tree.find_all(nodes.For):
+            loop.iter = nodes.Filter(loop.iter, "_counted", [], [], None, None, lineno=loop.lineno)
+        for constant in tree.find_all(nodes.Const):
+            value = constant.value
+            if isinstance(value, int) and not isinstance(value, bool) and abs(value) > LIMITS.number:
+                raise TemplateSyntaxError(f"numbers larger than {LIMITS.number:,} aren't allowed.", constant.lineno, name, filename)
+        return tree
+
+
 def _sandbox(autoescape: bool) -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(autoescape=autoescape, keep_trailing_newline=True)
+    env = _BoundedSandbox(autoescape=autoescape, keep_trailing_newline=True)
     env.globals.clear()
+    env.filters = {name: _bounded_filter(function) for name, function in env.filters.items()}
+    env.filters["_counted"] = _counted
     return env
+
+
+def _run(template, context: dict[str, str]) -> str:
+    """Render one part, counting its output as it is produced so an oversized one stops early."""
+    with budget() as spending:
+        chunks, size = [], 0
+        for chunk in template.generate(context):
+            size += len(chunk)
+            if size > spending.limits.output_chars:
+                raise TemplateLimitError(f"this produces more than {spending.limits.output_chars:,} characters; "
+                                         "an email can't be that long.")
+            chunks.append(chunk)
+        return "".join(chunks)
 
 
 _TEXT_ENV = _sandbox(autoescape=False)
@@ -108,8 +263,9 @@ def _unknown_names(source: str, html: bool) -> list[tuple[str, int]]:
             if n.ctx == "load" and n.name not in TOKENS and n.name not in assigned and n.name not in ("loop", "true", "false", "none")]
 
 
-def check(subject: str, html_body: str, text_body: str) -> dict[str, str]:
-    """Problems per field, each with its line number; empty when the template can be saved."""
+def check(subject: str, html_body: str, text_body: str, context: dict[str, str] | None = None) -> dict[str, str]:
+    """Problems per field, each with its line number; empty when the template can be saved. Each field is
+    rendered with the example values, or with `context` (a chosen donor's), within the send-time LIMITS."""
     errors: dict[str, str] = {}
     if not subject.strip():
         errors["subject"] = "Enter a subject."
@@ -129,7 +285,8 @@ def check(subject: str, html_body: str, text_body: str) -> dict[str, str]:
             errors[field] = f"Line {line}: there is no token called “{name}”. Available tokens are listed beside the editor."
             continue
         try:
-            _compiled(source, html).render(example_context())
+            with budget():
+                _run(_compiled(source, html), context or example_context())
         except TemplateError as exc:
             errors[field] = f"Line {_error_line(exc)}: {exc}"
         except Exception as exc:  # a type error in staff-written expressions, e.g. {{ first_name + 1 }}
@@ -272,22 +429,24 @@ class Content:
 
 
 def render(content: Content, context: dict[str, str]) -> Rendered:
-    """One message. Marketing mail gets the unsubscribe footer in both versions."""
-    subject = render_line(content.subject, context)[:300]
-    text = _compiled(content.text_body, False).render(context).strip() + "\n"
+    """One message, within one budget of LIMITS. Marketing mail gets the unsubscribe footer in both versions."""
+    with budget():
+        subject = render_line(content.subject, context)[:300]
+        text = _run(_compiled(content.text_body, False), context).strip() + "\n"
+        inner = Markup(_run(_compiled(content.html_body, True), context)) if content.html_body.strip() else None
     marketing = content.category == "marketing"
     env = current_app.jinja_env
     text += env.get_template("emails/layout.txt").render(marketing=marketing, **context)
     html = None
-    if content.html_body.strip():
-        inner = Markup(_compiled(content.html_body, True).render(context))
+    if inner is not None:
         html = env.get_template("emails/layout.html").render(content=inner, subject=subject, marketing=marketing, **context)
     return Rendered(subject, text, html)
 
 
 def render_line(source: str, context: dict[str, str]) -> str:
     """A one-line text with tokens, such as a task title."""
-    return " ".join(_compiled(source, False).render(context).split())
+    with budget():
+        return " ".join(_run(_compiled(source, False), context).split())
 
 
 def render_for_donor(content: Content, donor_id: int | None) -> Rendered:

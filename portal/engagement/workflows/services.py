@@ -161,7 +161,10 @@ def _send_email(ctx: StepContext) -> StepResult:
         cap = engagement_settings.current().marketing_weekly_cap
         if outbox.marketing_sent_since(donor.id, ctx.now - timedelta(days=7)) >= cap:
             return StepResult("skipped", f"Weekly limit of {cap} marketing emails reached.")
-    rendered = templating.render_for_donor(templating.Content.of(template), donor.id)
+    try:
+        rendered = templating.render_for_donor(templating.Content.of(template), donor.id)
+    except templating.TemplateLimitError as exc:  # retrying would hit the same limit: skip with the reason
+        return StepResult("skipped", f"Could not be personalised: {exc}"[:300])
     message = outbox.queue_email(donor.email, rendered.subject, rendered.text_body, html_body=rendered.html_body,
                                  donor_id=donor.id, category=template.category, purpose=f"workflow:{ctx.workflow.id}",
                                  idempotency_key=ctx.key)
