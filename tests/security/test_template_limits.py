@@ -3,7 +3,11 @@ refused with a clear message in the editor, and the same limits hold when a send
 import pytest
 from sqlalchemy import select
 
-from portal.engagement import bulk, segments, templating
+from portal.engagement.delivery import bulk_sends as bulk
+
+from portal.engagement.segments import services as segments
+
+from portal.engagement.templates import rendering as templating
 from portal.engagement.models import EmailMessage, EmailTemplate
 from portal.extensions import db
 from tests.conftest import make_donor
