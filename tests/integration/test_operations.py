@@ -6,7 +6,7 @@ from redis import Redis
 from rq import Queue, SimpleWorker
 from rq.registry import FailedJobRegistry
 
-from portal import jobs
+from portal import jobs, sweep
 from portal.kb import services as kb
 from tests.conftest import free_port
 
@@ -73,7 +73,7 @@ def test_only_administrators_see_the_queues_page(staff_client):
 def test_queues_page_shows_depths_workers_failed_jobs_and_schedules(app, staff_client, on_redis):
     admin = staff_client("admin")
     for _ in range(3):
-        Queue("default", connection=on_redis).enqueue(jobs.sweep_due_work)
+        Queue("default", connection=on_redis).enqueue(sweep.sweep_due_work)
     failing = Queue("reports", connection=on_redis).enqueue(fail_on_purpose)
     SimpleWorker([Queue("reports", connection=on_redis)], connection=on_redis).work(burst=True)
 

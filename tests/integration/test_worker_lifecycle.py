@@ -11,7 +11,7 @@ from redis import Redis
 from rq import Queue
 from sqlalchemy import create_engine, text
 
-from portal import jobs
+from portal import jobs, sweep
 from portal.extensions import db
 from tests.processes import finish, flask_environment, start_flask
 
@@ -41,7 +41,7 @@ def test_worker_stops_within_seconds_when_its_command_thread_already_saw_the_uns
 @pytest.mark.redis
 def test_burst_worker_exits_within_seconds_of_its_last_job(app, redis_url, tmp_path):
     queue = Queue("default", connection=Redis.from_url(redis_url))
-    queued = queue.enqueue(jobs.sweep_due_work)
+    queued = queue.enqueue(sweep.sweep_due_work)
     process = start_flask(flask_environment(app, redis_url, tmp_path), "worker", "--queues", "default", "--burst",
                           "--no-scheduler")
     finish(process, timeout=90)
@@ -87,7 +87,7 @@ def test_a_worker_on_every_queue_takes_mail_before_a_backlog_of_background_jobs(
     from portal.engagement.delivery import outbox
 
     connection = Redis.from_url(redis_url)
-    backlog = [Queue("default", connection=connection).enqueue(jobs.sweep_due_work) for _ in range(3)]
+    backlog = [Queue("default", connection=connection).enqueue(sweep.sweep_due_work) for _ in range(3)]
     mail = Queue("mail", connection=connection).enqueue(outbox.deliver_messages, [])  # queued last
     finish(start_flask(flask_environment(app, redis_url, tmp_path), "worker", "--burst", "--no-scheduler"), timeout=120)
     for job in (*backlog, mail):

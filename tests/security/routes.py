@@ -59,4 +59,4 @@ def client_for(app, role: str):
 
 def ends_the_session(rule: Rule) -> bool:
     """Signing out in the middle of a sweep would make every later request an anonymous one."""
-    return rule.endpoint == "auth.logout"
+    return rule.endpoint in ("auth.logout", "account.end_session", "settings.end_user_sessions")

@@ -5,8 +5,10 @@ import pytest
 from tests.security.routes import (ROLES, client_for, ends_the_session, rules, state_changing_methods, url_for_rule)
 
 STAFF_ROLES = ("support", "fundraiser", "admin")
-# Reached without signing in on purpose: signing in, public help, and links carrying their own signed token.
-PUBLIC_PREFIXES = ("/login", "/logout", "/signup", "/invitation/", "/password/", "/help", "/survey/", "/unsubscribe/", "/t/")
+# Reached without signing in on purpose: signing in, public help, links carrying their own signed token, and the
+# health checks a load balancer calls.
+PUBLIC_PREFIXES = ("/login", "/logout", "/signup", "/invitation/", "/password/", "/help", "/survey/", "/unsubscribe/", "/t/",
+                   "/healthz", "/readyz")
 
 
 def _area(path: str) -> str:
@@ -49,6 +51,8 @@ def test_every_route_lets_in_exactly_the_roles_it_should(app, role):
     wrong = {}
     for rule, method, url, response in _sweep(app, role):
         status = response.status_code
+        if rule.rule == "/readyz" and status == 503 and response.is_json:
+            continue  # "not ready" is its answer while a dependency (here the unbuilt search index) is missing
         if status >= 500:
             wrong[f"{method} {url}"] = status
         elif not _allowed(app, rule, role):
