@@ -109,7 +109,7 @@ def test_refuses_unreadable_files_with_a_clear_message(data, message):
 
 
 def test_refuses_files_over_the_size_limit(monkeypatch):
-    monkeypatch.setattr(imports, "MAX_FILE_BYTES", 1024 * 1024)
+    monkeypatch.setattr(imports.reading, "MAX_FILE_BYTES", 1024 * 1024)
     with pytest.raises(imports.ImportProblem, match="larger than 1 MB, the most that can be imported at once"):
         imports.decode_upload(b"a,b\n" * 300_000)
 
@@ -324,7 +324,7 @@ def test_bad_rows_refuse_the_import_unless_skipped():
 
 
 def test_a_failure_mid_import_leaves_nothing_behind(monkeypatch):
-    monkeypatch.setattr(imports, "CHUNK", 2)
+    monkeypatch.setattr(imports.rows, "CHUNK", 2)
     real = donor_services.add_imported_donors
     calls = []
 
