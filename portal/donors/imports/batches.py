@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 
 from sqlalchemy import select
@@ -37,6 +38,7 @@ def create_batch(kind: str, filename: str, data: bytes, *, actor=None) -> Import
         raise ImportProblem("The file has a header row but no data rows.")
     batch = ImportBatch(kind=kind, filename=(filename or "upload.csv")[:255], content=text, status="uploaded",
                         total_rows=rows, created_by_id=getattr(actor, "id", None),
+                        content_hash=hashlib.sha256(data).hexdigest(), source_system=_last_source_system(kind),
                         mapping={"columns": guessed, "day_first": guess_day_first(date_samples, organisation().currency)})
     db.session.add(batch)
     db.session.commit()
@@ -64,8 +66,25 @@ def column_samples(batch: ImportBatch, limit: int = 3) -> list[tuple[str, list[s
     return list(zip(table.headers, samples))
 
 
-def save_mapping(batch: ImportBatch, columns: list[str], *, day_first: bool) -> None:
-    """Check the column mapping and start checking the rows with it."""
+def _last_source_system(kind: str) -> str:
+    """The old system named by the latest import of this kind: a migration usually comes from one."""
+    return db.session.scalar(select(ImportBatch.source_system).where(
+        ImportBatch.kind == kind, ImportBatch.source_system != "").order_by(ImportBatch.id.desc()).limit(1)) or ""
+
+
+def earlier_import(batch: ImportBatch) -> ImportBatch | None:
+    """The latest other batch that imported exactly this file, if any."""
+    if not batch.content_hash:
+        return None
+    return db.session.scalar(select(ImportBatch).options(load_only(
+        ImportBatch.filename, ImportBatch.imported_rows, ImportBatch.finished_at, ImportBatch.kind)).where(
+        ImportBatch.content_hash == batch.content_hash, ImportBatch.kind == batch.kind, ImportBatch.id != batch.id,
+        ImportBatch.status == "imported").order_by(ImportBatch.id.desc()).limit(1))
+
+
+def save_mapping(batch: ImportBatch, columns: list[str], *, day_first: bool, source_system: str = "") -> None:
+    """Check the column mapping and start checking the rows with it. `source_system` names the old system
+    when a column holds its gift ids, so a gift imported again is recognised by (system, id)."""
     remappable = ("uploaded", "validated", "failed")
     if batch.status not in remappable:
         raise ImportProblem(f"This import is {STATUSES[batch.status].lower()}; its columns can no longer be changed.")
@@ -95,26 +114,36 @@ def save_mapping(batch: ImportBatch, columns: list[str], *, day_first: bool) -> 
         if not used.keys() & set(DONOR_IDENTIFIERS):
             raise MappingProblem("Match a column to Donor email, Donor reference or Donor number, "
                                  "so each gift can be matched to its donor.")
+        source_system = " ".join(source_system.split())[:80]
+        if "source_gift_id" in used and not source_system:
+            raise MappingProblem("Name the system the gift IDs come from, so a gift imported again is recognised.")
     job_id = jobs.enqueue_after_commit("default", tasks.run_validation, batch.id)
     if not transition(batch.id, remappable, status="validating", job_id=job_id,
                        mapping={"columns": list(columns), "day_first": day_first}, errors=None, preview=None,
-                       valid_rows=0, skip_invalid=False, message=""):
+                       valid_rows=0, skip_invalid=False, include_on_file=False, message="",
+                       source_system=source_system if batch.kind == "gifts" else ""):
         raise ImportProblem("This import has just been started or cancelled elsewhere.")
 
 
-def confirm(batch: ImportBatch, *, skip_invalid: bool) -> None:
-    """Staff have seen the check: import the valid rows (refused while rows are bad, unless told to skip them)."""
+def confirm(batch: ImportBatch, *, skip_invalid: bool, include_on_file: bool = False) -> None:
+    """Staff have seen the check: import the valid rows (refused while rows are bad, unless told to skip them).
+    Rows that match a gift already on file stay out unless `include_on_file`."""
     if batch.status != "validated":
         raise ImportProblem(f"This import is {STATUSES[batch.status].lower()}, so it can't be started now.")
-    bad = batch.total_rows - batch.valid_rows
-    if not batch.valid_rows:
+    counts = problem_counts(batch)
+    bad = counts["bad_rows"]
+    include_on_file = include_on_file and counts["on_file_overridable"] > 0
+    if not batch.valid_rows and not include_on_file:
+        if counts["on_file"]:
+            raise ImportProblem("Nothing to import: every row that passed the check is already on file.")
         raise ImportProblem("None of the rows can be imported. Fix the file and upload it again.")
     if bad and not skip_invalid:
         raise ImportProblem(f"{bad:,} row{'s have' if bad != 1 else ' has'} problems. Tick the box to skip "
                             f"{'them' if bad != 1 else 'it'} and import the {batch.valid_rows:,} valid "
                             f"row{'s' if batch.valid_rows != 1 else ''}, or fix the file and upload it again.")
     job_id = jobs.enqueue_after_commit("default", tasks.run_import, batch.id)
-    if not transition(batch.id, ("validated",), status="importing", skip_invalid=bool(bad), job_id=job_id, message=""):
+    if not transition(batch.id, ("validated",), status="importing", skip_invalid=bool(bad), include_on_file=include_on_file,
+                      job_id=job_id, message=""):
         raise ImportProblem("This import has already been started or cancelled.")
 
 
@@ -133,10 +162,13 @@ def problems_page(batch: ImportBatch, page: int, per_page: int = 100) -> tuple[l
 
 
 def problem_counts(batch: ImportBatch) -> dict:
-    """Rows with problems, and warnings on the rows that are (or will be) imported."""
+    """Rows with problems, rows already on file (and how many of those staff may import anyway), and warnings
+    on the rows that are (or will be) imported."""
     problems = batch.errors or []
     bad_rows = {p["row"] for p in problems if p["level"] == "error"}
-    return {"bad_rows": len(bad_rows),
+    on_file = [p for p in problems if p["level"] == "on_file"]
+    return {"bad_rows": len(bad_rows), "on_file": len(on_file),
+            "on_file_overridable": sum(1 for p in on_file if p.get("overridable")),
             "warnings": sum(1 for p in problems if p["level"] == "warning" and p["row"] not in bad_rows)}
 
 

@@ -80,11 +80,14 @@ GIFT_TARGETS = {t.name: t for t in (
                                               "campaign description", "appeal description", "campaign id",
                                               "appeal id"), r"\b(campaign|appeal)\b"),
     Target("method", "Payment method", ("payment method", "method", "payment type", "pay method", "tender type",
-                                        "payment method type", "payment mode", "method of payment"),
+                                        "payment method type", "payment mode", "method of payment", "gift type",
+                                        "donation type", "type of payment", "gift payment type", "tender"),
            r"\b(method|payment type)\b"),
-    Target("reference", "Gift reference", ("reference", "gift id", "gift reference", "transaction id",
-                                           "transaction reference", "receipt number", "receipt no", "receipt id",
-                                           "payment reference", "payment id", "cheque number", "check number")),
+    Target("source_gift_id", "Gift ID in the old system", ("gift id", "gift record id", "gift system id", "donation id",
+                                                           "transaction id", "payment id", "opportunity id")),
+    Target("reference", "Gift reference", ("reference", "gift reference", "transaction reference", "receipt number",
+                                           "receipt no", "receipt id", "payment reference", "cheque number",
+                                           "check number")),
     Target("currency", "Currency", ("currency", "currency code", "gift currency")),
 )}
 

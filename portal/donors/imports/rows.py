@@ -81,9 +81,14 @@ class RowChecker(ABC):
         return Chunk(self.check_against_database(checked, problems), problems, done)
 
     def problem(self, problems: list[dict], row: int, field_name: str | None, value: str, message: str,
-                level: str = "error") -> None:
+                level: str = "error", *, overridable: bool = False) -> None:
+        """Levels: "error" (the row is not imported), "warning" (imported, with a note) and "on_file" (already
+        on file, so not imported; staff may import an overridable one anyway)."""
         column = self.headers[self.columns[field_name]] if field_name in self.columns else ""
-        problems.append({"row": row, "column": column, "value": value[:120], "message": message, "level": level})
+        problem = {"row": row, "column": column, "value": value[:120], "message": message, "level": level}
+        if overridable:
+            problem["overridable"] = True
+        problems.append(problem)
 
     @abstractmethod
     def check_row(self, number: int, raw: dict, problems: list[dict]) -> dict:

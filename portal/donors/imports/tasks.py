@@ -9,6 +9,7 @@ from flask import current_app
 from sqlalchemy import select, update
 
 from portal import jobs
+from portal.audit import services as audit
 from portal.donors import services as donor_services
 from portal.donors.imports.donor_rows import DonorChecker
 from portal.donors.imports.gift_rows import GiftChecker
@@ -78,11 +79,18 @@ def run_import(batch_id: int) -> None:
     if batch is None or batch.status != "importing":
         db.session.rollback()
         return  # already imported, cancelled or failed: running again changes nothing
+    kind, filename, actor = batch.kind, batch.filename, _actor(batch)
+    skipped = _skipped_rows(batch)
     try:
-        imported = (_import_donors if batch.kind == "donors" else _import_gifts)(batch)
+        imported = (_import_donors if kind == "donors" else _import_gifts)(batch)
+        message = f"Imported {imported:,} {kind if imported != 1 else kind[:-1]}."
+        if skipped["on_file"]:
+            message += f" {skipped['on_file']:,} row{'s' if skipped['on_file'] != 1 else ''} already on file " \
+                       f"{'were' if skipped['on_file'] != 1 else 'was'} skipped."
         db.session.execute(update(ImportBatch).where(ImportBatch.id == batch_id).values(
-            status="imported", imported_rows=imported, finished_at=utcnow(), content="",
-            message=f"Imported {imported:,} {batch.kind if imported != 1 else batch.kind[:-1]}."))
+            status="imported", imported_rows=imported, finished_at=utcnow(), content="", message=message))
+        audit.record(f"import.{kind}", actor=actor, summary=f"Imported {imported:,} {kind} from {filename}",
+                     detail={"batch_id": batch_id, "filename": filename, "rows_written": imported, **skipped})
         db.session.commit()
     except Exception as exc:
         if not isinstance(exc, ImportProblem):
@@ -90,6 +98,14 @@ def run_import(batch_id: int) -> None:
         db.session.rollback()
         transition(batch_id, ("importing",), status="failed", finished_at=utcnow(),
                     message=f"Nothing was imported: {_failure_reason(exc)}")
+
+
+def _skipped_rows(batch: ImportBatch) -> dict:
+    """Rows left out of the import: with problems (staff chose to skip them), and already on file."""
+    problems = batch.errors or []
+    bad = {p["row"] for p in problems if p["level"] == "error"}
+    on_file = [p for p in problems if p["level"] == "on_file" and not (batch.include_on_file and p.get("overridable"))]
+    return {"skipped_with_problems": len(bad), "on_file": len(on_file)}
 
 
 def _checked_again(batch: ImportBatch, checker: RowChecker, consume: Callable[[list[Checked]], None], label: str) -> None:
@@ -105,8 +121,11 @@ def _checked_again(batch: ImportBatch, checker: RowChecker, consume: Callable[[l
         valid += len(chunk.valid)
         consume(chunk.valid)
         jobs.report_progress(chunk.rows_done, batch.total_rows, label)
-    if valid != batch.valid_rows:
-        raise _Changed(f"the file now has {valid:,} valid rows, not {batch.valid_rows:,}. Check the file again.")
+    expected = batch.valid_rows
+    if batch.include_on_file:
+        expected += sum(1 for p in batch.errors or [] if p.get("overridable"))
+    if valid != expected:
+        raise _Changed(f"the file now has {valid:,} rows to import, not {expected:,}. Check the file again.")
 
 
 def _import_donors(batch: ImportBatch) -> int:

@@ -127,6 +127,31 @@ def parse_money(text: str) -> int:
     return parse_amount(cleaned)
 
 
+# Longest first, so "CA$" is read as Canadian dollars before "$" is read at all.
+_SYMBOL_CURRENCIES = sorted(((symbol.strip(), code) for code, symbol in SYMBOLS.items()), key=lambda pair: -len(pair[0]))
+DOLLARS = frozenset({"USD", "CAD", "AUD", "NZD"})
+
+
+def amount_currencies(text: str) -> frozenset[str]:
+    """The currencies an amount names by code (USD 12.00) or symbol (€12): a bare $ could be any dollar.
+    Empty when it names none."""
+    text = text.strip()
+    match = _CURRENCY_CODE.search(text)
+    if match:
+        return frozenset({match.group().strip().upper()})
+    for symbol, code in _SYMBOL_CURRENCIES:
+        if symbol == "R":  # the rand's symbol is a letter: only a prefix of the number counts
+            if re.match(r"^-?R\s*\d", text):
+                return frozenset({code})
+        elif symbol in text:
+            return DOLLARS if symbol == "$" else frozenset({code})
+    return frozenset()
+
+
+def currency_words(currencies: frozenset[str]) -> str:
+    return "dollars ($)" if currencies == DOLLARS else "/".join(sorted(currencies))
+
+
 def _key(text: str) -> str:
     return re.sub(r"[^a-z0-9]", "", text.lower())
 
