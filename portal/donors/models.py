@@ -93,6 +93,11 @@ class Donor(db.Model):
         return name or (self.email or "(unnamed donor)")
 
     @property
+    def since(self) -> datetime:
+        """When they became a supporter, as far as we know."""
+        return self.supporter_since or self.created_at
+
+    @property
     def salutation_name(self) -> str:
         if self.kind == "organisation":
             return self.organisation_name or "friend"

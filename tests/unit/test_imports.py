@@ -287,7 +287,7 @@ def test_mapping_must_name_each_field_once_and_the_required_ones():
     with pytest.raises(imports.MappingProblem, match="Donor email, Donor reference or Donor number"):
         imports.save_mapping(batch, ["", "amount", "received_at", ""], day_first=True)
     donors = imports.create_batch("donors", "d.csv", b"Email,Notes\na@example.org,x\n")
-    with pytest.raises(imports.MappingProblem, match="First name, Last name or Organisation name"):
+    with pytest.raises(imports.MappingProblem, match="First name, Last name, Full name or Organisation name"):
         imports.save_mapping(donors, ["email", "notes"], day_first=True)
     assert _fresh(batch).status == "uploaded"
 

@@ -29,7 +29,7 @@ def create_batch(kind: str, filename: str, data: bytes, *, actor=None) -> Import
     rows = 0
     date_samples: list[str] = []
     guessed = guess_mapping(kind, table.headers)
-    date_columns = [i for i, name in enumerate(guessed) if name in ("birthday", "received_at")]
+    date_columns = [i for i, name in enumerate(guessed) if name in ("birthday", "received_at", "supporter_since")]
     for _, cells in table.rows():
         rows += 1
         if rows <= 2000:
@@ -105,8 +105,8 @@ def save_mapping(batch: ImportBatch, columns: list[str], *, day_first: bool, sou
             used[name] = index
     if problems:
         raise MappingProblem("Each field can be filled from one column only.", problems)
-    if batch.kind == "donors" and not used.keys() & {"first_name", "last_name", "organisation_name"}:
-        raise MappingProblem("Match at least one column to First name, Last name or Organisation name.")
+    if batch.kind == "donors" and not used.keys() & {"first_name", "last_name", "full_name", "organisation_name"}:
+        raise MappingProblem("Match at least one column to First name, Last name, Full name or Organisation name.")
     if batch.kind == "gifts":
         missing = [targets[n].label for n in ("amount", "received_at") if n not in used]
         if missing:

@@ -10,6 +10,7 @@ from portal.donors.imports.values import (_LENGTHS, CHANNEL_VALUES, DONOR_KIND_V
                                           email_is_valid, parse_when)
 from portal.donors.models import CHANNELS, DONOR_KINDS, Donor, ImportBatch
 from portal.extensions import db
+from portal.timeutil import local_date_to_utc, to_local
 
 
 class DonorChecker(RowChecker):
@@ -21,7 +22,7 @@ class DonorChecker(RowChecker):
     def check_row(self, number: int, raw: dict, problems: list[dict]) -> dict:
         values: dict = {name: "" for name in donor_services.PROFILE_FIELDS}
         values.update(birthday=None, email=None, preferred_channel="email", marketing_opt_in=False,
-                      tags=[], interests=[], external_ref=None)
+                      tags=[], interests=[], external_ref=None, supporter_since=None)
         for name in ("title", "first_name", "last_name", "organisation_name", "address_line1", "address_line2",
                      "city", "region", "postcode", "country", "source", "notes"):
             text = raw.get(name, "")
@@ -29,6 +30,7 @@ class DonorChecker(RowChecker):
                 self.problem(problems, number, name, text, f"{DONOR_TARGETS[name].label} is longer than "
                                                            f"{_LENGTHS[name]} characters.")
             values[name] = text
+        self._split_full_name(number, raw, values, problems)
         kind_text = raw.get("kind", "")
         if kind_text:
             kind = DONOR_KIND_VALUES.get(_key(kind_text))
@@ -39,6 +41,8 @@ class DonorChecker(RowChecker):
             kind = "organisation" if values["organisation_name"] and not (values["first_name"] or values["last_name"]) \
                 else "individual"
         values["kind"] = kind
+        if kind == "organisation" and not values["organisation_name"] and raw.get("full_name"):
+            values["organisation_name"], values["first_name"], values["last_name"] = raw["full_name"], "", ""
         if kind == "individual" and not (values["first_name"] or values["last_name"]):
             self.problem(problems, number, "last_name" if "last_name" in self.columns else "first_name", "",
                          "Missing name: a person needs a first or last name.")
@@ -91,6 +95,18 @@ class DonorChecker(RowChecker):
             else:
                 values["birthday"] = when.day
 
+        joined = raw.get("supporter_since", "")
+        if joined:
+            when = parse_when(joined, day_first=self.day_first)
+            if when is None:
+                self.problem(problems, number, "supporter_since", joined,
+                             "Joining date not understood; the import date is used.", "warning")
+            elif when.day > self.today or when.day.year < 1900:
+                self.problem(problems, number, "supporter_since", joined,
+                             "Joining date is in the future or before 1900; the import date is used.", "warning")
+            else:
+                values["supporter_since"] = local_date_to_utc(when.day, self.tz)
+
         channel = raw.get("preferred_channel", "")
         if channel:
             values["preferred_channel"] = CHANNEL_VALUES.get(_key(channel), "")
@@ -108,6 +124,22 @@ class DonorChecker(RowChecker):
         for name in ("tags", "interests"):
             values[name] = donor_services.split_tags(raw.get(name, ""))
         return values
+
+    def _split_full_name(self, number: int, raw: dict, values: dict, problems: list[dict]) -> None:
+        """A single name column fills first and last name when the file has no columns for them:
+        "Ann Marie Archer" and "Archer, Ann Marie" both give Ann Marie / Archer."""
+        full = " ".join(raw.get("full_name", "").split())
+        if not full or values["first_name"] or values["last_name"]:
+            return
+        if "," in full:
+            last, first = (part.strip() for part in full.split(",", 1))
+        else:
+            first, _, last = full.rpartition(" ")
+        for name, text in (("first_name", first), ("last_name", last)):
+            if len(text) > _LENGTHS[name]:
+                self.problem(problems, number, "full_name", full,
+                             f"{DONOR_TARGETS[name].label} is longer than {_LENGTHS[name]} characters.")
+            values[name] = text
 
     def check_against_database(self, checked: list[Checked], problems: list[dict]) -> list[Checked]:
         emails = [c.values["email"] for c in checked if c.values["email"]]
@@ -143,5 +175,10 @@ class DonorChecker(RowChecker):
                 value = ", ".join(value)
             elif name == "birthday":
                 value = value.isoformat() if value else ""
+            elif name == "supporter_since":
+                value = to_local(value, self.tz).date().isoformat() if value else ""
+            elif name == "full_name":
+                value = item.values["organisation_name"] if item.values["kind"] == "organisation" else \
+                    f"{item.values['first_name']} {item.values['last_name']}".strip()
             shown.append(value or "")
         return shown

@@ -26,6 +26,9 @@ DONOR_TARGETS = {t.name: t for t in (
                                         "forenames", "fname", "first names"), r"\b(first|given|fore) ?names?\b"),
     Target("last_name", "Last name", ("last name", "lastname", "last", "surname", "family name", "lname",
                                       "last names"), r"\b(surname|last ?name|family ?name)\b"),
+    Target("full_name", "Full name (split into first and last)", (
+        "name", "full name", "fullname", "contact name", "donor name", "supporter name", "constituent name",
+        "display name", "person name")),
     Target("organisation_name", "Organisation name", (
         "organisation", "organization", "organisation name", "organization name", "company", "company name",
         "business", "business name", "org name", "org", "trust name", "charity name"), r"\b(organi[sz]ation|company)\b"),
@@ -60,6 +63,10 @@ DONOR_TARGETS = {t.name: t for t in (
     Target("tags", "Tags", ("tags", "tag", "labels", "groups", "constituent codes", "attributes")),
     Target("interests", "Interests", ("interests", "interest", "causes", "areas of interest")),
     Target("external_ref", "Reference in the old system", REF_HEADERS + ("id",)),
+    Target("supporter_since", "Joined (supporter since)", (
+        "joined", "date joined", "joined date", "join date", "joined on", "date added", "added", "added on",
+        "created", "created date", "date created", "created on", "record created", "member since",
+        "supporter since", "donor since", "start date", "first contact date"), r"\b(joined|since)\b"),
 )}
 
 GIFT_TARGETS = {t.name: t for t in (

@@ -155,6 +155,7 @@ def _import_gifts(batch: ImportBatch) -> int:
         (item.values["donor_id"], checker.gift(item)) for item in valid), "Checking gifts")
     giving.add_gifts(gifts, actor=actor, channel="import", data={"import_batch_id": batch_id},
                      progress=lambda done, count: jobs.report_progress(done, count, "Importing gifts"))
+    donor_services.settle_supporter_since(donor_id for donor_id, _ in gifts)
     jobs.report_progress(total, total, "Finishing")
     return len(gifts)
 
