@@ -239,6 +239,17 @@ def add_gifts(items: list[tuple[int, GiftInput]], *, actor=None, channel: str = 
     return len(items)
 
 
+def gift_position(donor_id: int, gift_id: int) -> int:
+    """Which of the donor's received gifts this is, counting by date received (1 for the first); 0 if it is
+    not a received gift of theirs."""
+    gift = db.session.get(Gift, gift_id)
+    if gift is None or gift.donor_id != donor_id or gift.status != "received":
+        return 0
+    return db.session.scalar(select(func.count()).select_from(Gift).where(
+        Gift.donor_id == donor_id, Gift.status == "received",
+        (Gift.received_at < gift.received_at) | ((Gift.received_at == gift.received_at) & (Gift.id <= gift.id))))
+
+
 def source_ids_on_file(source_system: str, gift_ids: Iterable[str]) -> set[str]:
     """Which of these gift ids from an old system are already on file (imported before)."""
     wanted = list(set(gift_ids))
