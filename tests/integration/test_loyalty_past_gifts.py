@@ -1,8 +1,8 @@
 """Back office: points for past gifts since a chosen date, previewed before they are awarded."""
 from datetime import timedelta
 
-from portal.giving import services as giving
 from portal.extensions import db
+from portal.giving import services as giving
 from portal.loyalty import services as loyalty
 from portal.timeutil import utcnow
 from tests.conftest import login, make_donor, make_user
