@@ -151,9 +151,10 @@ def legend(names: list[str]) -> Markup:
 
 def headline_tiles(report: HeadlineReport | None, snapshot: ReportSnapshot) -> list[dict]:
     """Tiles for portal.web.add_home_tiles: label, value and a hint that carries the sparkline."""
+    timing = {"calculated_at": snapshot.computed_at, "updating": snapshot.status in ("queued", "running")}
     if report is None:
         waiting = "Calculating…" if snapshot.status in ("queued", "running") else "Not available yet"
-        return [{"label": label, "value": "—", "hint": waiting}
+        return [{"label": label, "value": "—", "hint": waiting, **timing}
                 for label in ("Given in the last 12 months", "New donors", "New-donor retention", "LYBUNT donors")]
     currency = organisation().currency
 
@@ -166,7 +167,7 @@ def headline_tiles(report: HeadlineReport | None, snapshot: ReportSnapshot) -> l
     def hint(chart: Markup, text: str) -> Markup:
         return Markup('<span class="tile-trend">') + chart + Markup("</span>") + escape(text)
 
-    return [
+    tiles = [
         {"label": "Given in the last 12 months", "value": format_money(report.given_minor, currency, whole=True),
          "hint": hint(charts.sparkline("spark-given", "Given per month", report.given_by_month.labels,
                                        report.given_by_month.values, pounds), "by month"),
@@ -186,6 +187,7 @@ def headline_tiles(report: HeadlineReport | None, snapshot: ReportSnapshot) -> l
                       f"{format_money(report.lybunt_minor, currency, whole=True)} given last year"),
          "definition": HEADLINE_DEFINITIONS["lybunt"]},
     ]
+    return [{**tile, **timing} for tile in tiles]
 
 
 

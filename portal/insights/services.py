@@ -276,6 +276,23 @@ def headline_params() -> ReportParams:
     return ReportParams(DateRange(current, current))
 
 
+def mark_headline_stale() -> None:
+    """Something that moves the home page's figures happened (a gift, an import): today's headline snapshot
+    is recomputed in the background. No commit: the job is queued when the caller's transaction commits.
+    One already queued or running is left alone."""
+    from portal.insights.tasks import compute_snapshot
+
+    snapshot = find_snapshot(REPORTS["headline"], headline_params())
+    if snapshot is not None and snapshot.status in ("done", "failed"):
+        snapshot.status, snapshot.requested_at, snapshot.error = "queued", utcnow(), ""
+        snapshot.job_id = jobs.enqueue_after_commit("reports", compute_snapshot, snapshot.id)
+
+
+def refresh_headline() -> ReportSnapshot:
+    """Staff asked for the home page's figures to be recomputed now."""
+    return request(REPORTS["headline"], headline_params(), force=True)
+
+
 def home_tiles() -> list[dict]:
     """Tiles for the back-office home from the headline snapshot; a missing or old one is recomputed by a
     job, so the page never waits for the figures."""

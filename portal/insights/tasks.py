@@ -22,6 +22,19 @@ def refresh_headline() -> None:
     services.request(services.REPORTS["headline"], services.headline_params())
 
 
+def headline_moved(touchpoint) -> None:
+    """Reactor: a gift received or refunded moves the home page's figures."""
+    services.mark_headline_stale()
+
+
+def headline_after_import(kind: str, **_details) -> None:
+    """An import finished: the donors and gifts it wrote move the home page's figures."""
+    from portal.extensions import db
+
+    services.mark_headline_stale()
+    db.session.commit()
+
+
 def mark_milestones_stale(touchpoint) -> None:
     """A new plan or inquiry moves the donor's journey; the next refresh rebuilds their milestones."""
     milestones.mark_stale(touchpoint.donor_id)

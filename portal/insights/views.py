@@ -79,6 +79,23 @@ def index():
     return render("insights/index.html", tiles=services.home_tiles(), reports=services.REPORTS, pages=PAGE_REPORTS)
 
 
+def home_tiles() -> list[dict]:
+    """The headline tiles for the back-office home; fundraisers can have them recalculated there."""
+    tiles = services.home_tiles()
+    if current_user.has_role("fundraiser"):
+        tiles = [{**tile, "refresh_url": url_for("insights.refresh_home")} for tile in tiles]
+    return tiles
+
+
+@bp.route("/home/refresh", methods=["POST"])
+@roles_required("fundraiser")
+def refresh_home():
+    if not RefreshForm().validate_on_submit():
+        abort(400)
+    services.refresh_headline()
+    return redirect(url_for("staff.home"), code=303)
+
+
 @bp.route("/<name>/refresh", methods=["POST"])
 @roles_required("fundraiser")
 def refresh(name: str):

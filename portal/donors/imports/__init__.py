@@ -25,7 +25,7 @@ This package exposes what the views, the sweep and the tests use.
 from portal.donors.imports.batches import (cancel, column_samples, confirm, create_batch, earlier_import,
                                            problem_counts, problems_csv, problems_page, progress, recent_batches, save_mapping)
 from portal.donors.imports.fields import TARGETS, guess_mapping
-from portal.donors.imports.lifecycle import KINDS, RUNNING, STATUSES, get_batch
+from portal.donors.imports.lifecycle import KINDS, RUNNING, STATUSES, get_batch, import_finished
 from portal.donors.imports.reading import MAX_FILE_BYTES, ImportProblem, MappingProblem, decode_upload, read_table, size_limit
 from portal.donors.imports.rows import preview_columns
 from portal.donors.imports.tasks import resume_stalled, run_import, run_validation
@@ -33,6 +33,6 @@ from portal.donors.imports.values import email_is_valid, guess_day_first, parse_
 
 __all__ = ["KINDS", "MAX_FILE_BYTES", "RUNNING", "STATUSES", "TARGETS", "ImportProblem", "MappingProblem", "cancel",
            "column_samples", "confirm", "create_batch", "decode_upload", "earlier_import", "email_is_valid", "get_batch",
-           "guess_day_first", "guess_mapping", "parse_money", "parse_when", "preview_columns", "problem_counts",
+           "guess_day_first", "guess_mapping", "import_finished", "parse_money", "parse_when", "preview_columns", "problem_counts",
            "problems_csv", "problems_page", "progress", "read_table", "recent_batches", "resume_stalled",
            "run_import", "run_validation", "save_mapping", "size_limit"]

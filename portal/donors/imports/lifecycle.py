@@ -1,6 +1,7 @@
 """The states an import batch moves through, and moving it from one to the next."""
 from __future__ import annotations
 
+from blinker import Namespace
 from sqlalchemy import update
 from sqlalchemy.orm import defer
 
@@ -18,6 +19,10 @@ STATUSES = {
     "cancelled": "Cancelled",
 }
 RUNNING = ("validating", "importing")
+
+# Sent after an import has committed, with the kind, batch_id and rows written: imported history is written
+# as already processed (it reacts to nothing), so what depends on the totals refreshes itself from here.
+import_finished = Namespace().signal("import-finished")
 
 
 def get_batch(batch_id: int) -> ImportBatch | None:

@@ -13,7 +13,7 @@ from portal.audit import services as audit
 from portal.donors import services as donor_services
 from portal.donors.imports.donor_rows import DonorChecker
 from portal.donors.imports.gift_rows import GiftChecker
-from portal.donors.imports.lifecycle import RUNNING, get_batch, transition
+from portal.donors.imports.lifecycle import RUNNING, get_batch, import_finished, transition
 from portal.donors.imports.reading import ImportProblem
 from portal.donors.imports.rows import Checked, RowChecker
 from portal.donors.models import ImportBatch
@@ -97,7 +97,9 @@ def run_import(batch_id: int) -> None:
             log.exception("import batch %s failed", batch_id)
         db.session.rollback()
         transition(batch_id, ("importing",), status="failed", finished_at=utcnow(),
-                    message=f"Nothing was imported: {_failure_reason(exc)}")
+                   message=f"Nothing was imported: {_failure_reason(exc)}")
+        return
+    import_finished.send(kind, batch_id=batch_id, rows=imported)
 
 
 def _skipped_rows(batch: ImportBatch) -> dict:
