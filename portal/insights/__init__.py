@@ -10,6 +10,7 @@ def init_app(app: Flask) -> None:
     from portal.journey import reactors
 
     app.register_blueprint(bp)
+    app.jinja_env.globals["period_definition"] = services.period_definition
     web.add_staff_nav(app, "insights.index", "Insights", ("fundraiser",))
     web.add_home_tiles(app, views.home_tiles)
     reactors.register("insights-milestones", tasks.mark_milestones_stale, kinds=["inquiry", "plan_started"])

@@ -14,7 +14,8 @@ from sqlalchemy.exc import IntegrityError
 
 from portal import jobs
 from portal.extensions import db
-from portal.insights import cohorts, engagement, funnel, headline, lifetime, results, retention, satisfaction
+from portal.giving.services import add_months
+from portal.insights import cohorts, engagement, funnel, headline, lifetime, periods, results, retention, satisfaction
 from portal.insights.filters import DateRange, RangeErrors, ReportParams, parse_range, quarter_range, today_local
 from portal.insights.models import ReportSnapshot
 from portal.settings.services import organisation
@@ -40,6 +41,7 @@ class Report:
     days: tuple[int, ...] = ()
     definitions: dict[str, str] = field(default_factory=dict)
     by_survey: bool = False  # offers a choice of survey
+    by_year: bool = False  # counts in years: financial years by default, or rolling 12-month periods
 
 
 REPORTS: dict[str, Report] = {
@@ -49,7 +51,7 @@ REPORTS: dict[str, Report] = {
     "retention": Report("retention", "Retention", "Year-over-year donor and dollar retention, new and repeat, LYBUNT and SYBUNT.",
                         retention.compute, retention.RetentionReport, retention.csv_rows,
                         lambda today, _: retention.default_range(today), lambda _: retention.MAX_PERIODS,
-                        definitions=retention.DEFINITIONS),
+                        definitions=retention.DEFINITIONS, by_year=True),
     "cohorts": Report("cohorts", "Cohorts", "How many of each month's or year's new donors keep giving.",
                       cohorts.compute, cohorts.CohortReport, cohorts.csv_rows, cohorts.default_range, cohorts.max_years,
                       grains=cohorts.GRAINS, definitions=cohorts.DEFINITIONS),
@@ -139,6 +141,12 @@ def parse(report: Report, args: Mapping[str, str]) -> tuple[ReportParams, RangeE
             errors["survey"] = "Choose a survey from the list; that one doesn't exist (it may have been deleted)."
     current = today()
     default = report.default_range(current, grain)
+    basis, fy_month = "", 0
+    if report.by_year:
+        basis = args.get("basis") if args.get("basis") in periods.BASES else "fy"
+        fy_month = organisation().financial_year_start
+        if basis == "fy":  # the current financial year so far and the three before it
+            default = DateRange(add_months(periods.fy_start(current, fy_month), -36), current)
     chosen = dict(args)
     quarter = (args.get("cohort") or "").strip()
     if quarter:
@@ -149,7 +157,14 @@ def parse(report: Report, args: Mapping[str, str]) -> tuple[ReportParams, RangeE
             chosen.update(start=found.start.isoformat(), end=found.end.isoformat())
     range_, range_errors = parse_range(chosen, default, max_years=report.max_years(grain), today=current)
     errors.update(range_errors)
-    return ReportParams(range_, grain, days, survey), errors
+    return ReportParams(range_, grain, days, survey, basis, fy_month if basis == "fy" else 0), errors
+
+
+def period_definition(report: Report, params: ReportParams) -> str:
+    """The period definition a report uses, in words (on its page and in its CSV)."""
+    if report.by_year:
+        return periods.describe(params.basis, params.fy_start, params.range.end)
+    return f"Custom range: {params.range.start:%-d %b %Y} to {params.range.end:%-d %b %Y}."
 
 
 # ---------------------------------------------------------------- snapshots
@@ -272,8 +287,9 @@ def sweep_lost() -> int:
 # ---------------------------------------------------------------- the home page's tiles
 
 def headline_params() -> ReportParams:
+    """Today's headline figures, over the organisation's financial year."""
     current = today()
-    return ReportParams(DateRange(current, current))
+    return ReportParams(DateRange(current, current), basis="fy", fy_start=organisation().financial_year_start)
 
 
 def mark_headline_stale() -> None:

@@ -138,7 +138,14 @@ def export(name: str):
     params, scope, errors = _filters(report)
     if errors:
         return _page(report, params, scope, errors)
-    return _csv(report.csv_rows(services.current_result(report, params, scope)), f"{_stem(name, params)}.csv")
+    rows = report.csv_rows(services.current_result(report, params, scope))
+    return _csv(_with_definition(rows, services.period_definition(report, params)), f"{_stem(name, params)}.csv")
+
+
+def _with_definition(rows: Iterator[list], definition: str) -> Iterator[list]:
+    """Every exported row says which period definition its figures use, so the file explains itself."""
+    for number, row in enumerate(rows):
+        yield row + (["period_definition"] if number == 0 else [definition])
 
 
 @bp.route("/funnel/dropped")
@@ -215,8 +222,10 @@ def retention_list_csv(kind: str):
     params, scope, errors = _filters(services.REPORTS["retention"])
     if errors:
         return retention_list(kind)
-    rows = retention.donor_list_csv(kind, params.range, tz_name=organisation().timezone, donor_filter=services.donor_filter(scope))
-    return _csv(rows, f"{_stem(kind, params)}.csv")
+    rows = retention.donor_list_csv(kind, params.range, tz_name=organisation().timezone, donor_filter=services.donor_filter(scope),
+                                    fy_start_month=params.fy_start_month)
+    definition = services.period_definition(services.REPORTS["retention"], params)
+    return _csv(_with_definition(rows, definition), f"{_stem(kind, params)}.csv")
 
 
 def _detail_csv(name: str, stem: str, rows_for) -> Response:

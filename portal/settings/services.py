@@ -43,14 +43,20 @@ def organisation() -> Organisation:
     return settings_row(Organisation, commit=True)
 
 
-def update_organisation(*, name: str, currency: str, timezone: str, support_email: str, impact_line: str) -> Organisation:
+def update_organisation(*, name: str, currency: str, timezone: str, support_email: str, impact_line: str,
+                        financial_year_start: int | None = None) -> Organisation:
+    """`financial_year_start` is the month (1-12) the reports' years start in; None leaves it as it is."""
     if not name.strip():
         raise SettingsError("Enter the organisation's name.", "name")
     if currency not in CURRENCIES:
         raise SettingsError("Choose a currency from the list.", "currency")
     if timezone not in available_timezones():
         raise SettingsError("Choose a time zone from the list, such as Europe/London.", "timezone")
+    if financial_year_start is not None and not 1 <= financial_year_start <= 12:
+        raise SettingsError("Choose the month the financial year starts in.", "financial_year_start")
     org = organisation()
+    if financial_year_start is not None:
+        org.financial_year_start = financial_year_start
     org.name, org.currency, org.timezone = name.strip(), currency, timezone
     org.support_email, org.impact_line = support_email.strip(), impact_line.strip()
     db.session.commit()

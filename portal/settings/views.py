@@ -24,7 +24,8 @@ def organisation():
     if form.validate_on_submit():
         try:
             services.update_organisation(name=form.name.data, currency=form.currency.data, timezone=form.timezone.data,
-                                         support_email=form.support_email.data or "", impact_line=form.impact_line.data or "")
+                                         support_email=form.support_email.data or "", impact_line=form.impact_line.data or "",
+                                         financial_year_start=form.financial_year_start.data)
         except services.SettingsError as exc:
             getattr(form, exc.field_name).errors.append(str(exc))
         else:

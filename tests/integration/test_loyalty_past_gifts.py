@@ -51,3 +51,8 @@ def test_a_bad_date_is_a_field_error_and_only_admins_may_award(app):
     fundraiser = staff(app, "fundraiser")
     assert fundraiser.get("/staff/loyalty/past-gifts").status_code == 403
     assert fundraiser.post("/staff/loyalty/past-gifts", data={}).status_code == 403
+
+
+def test_awarding_needs_the_csrf_token(app):
+    admin = staff(app, "admin")
+    assert admin.post("/staff/loyalty/past-gifts", data={}, csrf=False).status_code == 400
