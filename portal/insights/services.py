@@ -164,6 +164,10 @@ def period_definition(report: Report, params: ReportParams) -> str:
     """The period definition a report uses, in words (on its page and in its CSV)."""
     if report.by_year:
         return periods.describe(params.basis, params.fy_start, params.range.end)
+    if report.grains:
+        unit = "calendar years" if params.grain == "year" else "calendar months"
+        return (f"Cohorts by the {unit} (UTC) of the first gift, from {params.range.start:%-d %b %Y} "
+                f"to {params.range.end:%-d %b %Y}.")
     return f"Custom range: {params.range.start:%-d %b %Y} to {params.range.end:%-d %b %Y}."
 
 

@@ -114,7 +114,10 @@ def test_financial_years_are_the_default_and_every_report_says_which_periods_it_
     assert services.period_definition(report, rolling) == "Rolling 12-month periods ending on 30 Jun 2025."
     default, _ = services.parse(report, {})
     assert default.range.start == date(periods.fy_start(services.today(), 4).year - 3, 4, 1)
-    assert services.period_definition(services.REPORTS["engagement"], params).startswith("Custom range: ")
+    assert services.period_definition(services.REPORTS["engagement"], params) == "Custom range: 1 Apr 2023 to 30 Jun 2025."
+    yearly, _ = services.parse(services.REPORTS["cohorts"], {"grain": "year", "start": "2021-01-01", "end": "2025-06-30"})
+    assert services.period_definition(services.REPORTS["cohorts"], yearly) == \
+        "Cohorts by the calendar years (UTC) of the first gift, from 1 Jan 2021 to 30 Jun 2025."
 
 
 def test_financial_year_labels():
