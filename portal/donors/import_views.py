@@ -3,7 +3,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import BooleanField, SelectChoice, SelectField
+from wtforms import BooleanField, SelectChoice, SelectField, StringField
 from wtforms.validators import AnyOf
 
 from portal.auth.access import require_staff, roles_required
@@ -28,6 +28,7 @@ class UploadForm(FlaskForm):
 
 class ConfirmForm(FlaskForm):
     skip_invalid = BooleanField("Skip the rows with problems")
+    include_on_file = BooleanField("Import the rows that match a gift already on file anyway")
 
 
 class CancelForm(FlaskForm):
@@ -39,10 +40,13 @@ def mapping_form(batch, headers: list[str], formdata=None):
     choices = [SelectChoice("", "Don't import")] + [SelectChoice(t.name, t.label) for t in imports.TARGETS[batch.kind].values()]
     fields = {f"column_{index}": SelectField(header, choices=choices) for index, header in enumerate(headers)}
     fields["day_first"] = SelectField("Dates written with numbers only", choices=DAY_FIRST_CHOICES)
+    if batch.kind == "gifts":
+        fields["source_system"] = StringField("System the gift IDs come from")
     form_class = type("MappingForm", (FlaskForm,), fields)
     mapping = batch.mapping or {}
     defaults = {f"column_{index}": name for index, name in enumerate(mapping.get("columns", []))}
     defaults["day_first"] = "day" if mapping.get("day_first", True) else "month"
+    defaults["source_system"] = batch.source_system
     return form_class(formdata=formdata, data=defaults)
 
 
@@ -84,7 +88,8 @@ def columns(batch_id: int):
     if request.method == "POST" and form.validate():
         chosen = [form[f"column_{index}"].data for index in range(len(samples))]
         try:
-            imports.save_mapping(batch, chosen, day_first=form.day_first.data == "day")
+            imports.save_mapping(batch, chosen, day_first=form.day_first.data == "day",
+                                 source_system=form.source_system.data if batch.kind == "gifts" else "")
         except imports.MappingProblem as exc:
             problem = str(exc)
             for index, message in exc.columns.items():
@@ -96,7 +101,7 @@ def columns(batch_id: int):
             return redirect(url_for("imports.show", batch_id=batch.id), code=303)
     status = 400 if (problem or form.errors) else 200
     return render_template("donors/import_columns.html", batch=batch, form=form, samples=samples, problem=problem,
-                           cancel_form=CancelForm()), status
+                           cancel_form=CancelForm(), earlier=imports.earlier_import(batch)), status
 
 
 def _render_batch(batch, *, confirm_form=None, status: int = 200):
@@ -106,7 +111,7 @@ def _render_batch(batch, *, confirm_form=None, status: int = 200):
                    progress=imports.progress(batch) if batch.status in imports.RUNNING else None,
                    counts=imports.problem_counts(batch), problems=problems, page=min(max(1, page), pages), pages=pages,
                    preview_columns=imports.preview_columns(batch) if batch.mapping else [],
-                   statuses=imports.STATUSES, kinds=imports.KINDS)
+                   statuses=imports.STATUSES, kinds=imports.KINDS, earlier=imports.earlier_import(batch))
     return render("donors/import_batch.html", block="panel", **context), status
 
 
@@ -134,7 +139,7 @@ def confirm(batch_id: int):
     form = ConfirmForm()
     if form.validate_on_submit():
         try:
-            imports.confirm(batch, skip_invalid=form.skip_invalid.data, actor=current_user)
+            imports.confirm(batch, skip_invalid=form.skip_invalid.data, include_on_file=form.include_on_file.data)
         except imports.ImportProblem as exc:
             form.skip_invalid.errors.append(str(exc))
         else:

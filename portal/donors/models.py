@@ -75,6 +75,9 @@ class Donor(db.Model):
     marketing_consent_source: Mapped[str] = mapped_column(String(80), default="")
     unsubscribed_at: Mapped[datetime | None]
     external_ref: Mapped[str | None] = mapped_column(String(80), unique=True)
+    # When they became a supporter: the earliest of joining (as an imported file says), their first gift and
+    # their first touchpoint; the record's own creation time when nothing earlier is known.
+    supporter_since: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -88,6 +91,11 @@ class Donor(db.Model):
             return self.organisation_name or "(unnamed organisation)"
         name = f"{self.first_name} {self.last_name}".strip()
         return name or (self.email or "(unnamed donor)")
+
+    @property
+    def since(self) -> datetime:
+        """When they became a supporter, as far as we know."""
+        return self.supporter_since or self.created_at
 
     @property
     def salutation_name(self) -> str:
@@ -124,6 +132,9 @@ class ImportBatch(db.Model):
     errors: Mapped[list | None] = mapped_column(db.JSON)
     preview: Mapped[list | None] = mapped_column(db.JSON)
     skip_invalid: Mapped[bool] = mapped_column(default=False)
+    content_hash: Mapped[str] = mapped_column(String(64), default="", index=True)  # sha256 of the uploaded bytes
+    source_system: Mapped[str] = mapped_column(String(80), default="")  # the old system gift ids belong to
+    include_on_file: Mapped[bool] = mapped_column(default=False)  # import rows that match a gift on file anyway
     job_id: Mapped[str | None] = mapped_column(String(64))
     message: Mapped[str] = mapped_column(Text, default="")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Iterable, Iterator
 
-from sqlalchemy import Select, and_, exists, false, func, literal_column, or_, select, union
+from sqlalchemy import Select, and_, bindparam, exists, false, func, literal_column, or_, select, union, update
 from sqlalchemy.orm import lazyload
 
 from portal import bulk_insert, csvfile
@@ -134,7 +134,7 @@ def add_imported_donors(rows: list[dict], *, summary: str, actor=None, consent_s
             "name_key": donor.name_key, "first_key": donor.first_key, "external_ref": values.get("external_ref") or None,
             "marketing_opt_in": donor.marketing_opt_in, "marketing_consent_at": donor.marketing_consent_at,
             "marketing_consent_source": donor.marketing_consent_source, "unsubscribed_at": None,
-            "created_at": now, "updated_at": now,
+            "supporter_since": values.get("supporter_since") or now, "created_at": now, "updated_at": now,
         })
         tag_links.append(_tag_keys(values.get("tags", ())))
         interest_links.append(_tag_keys(values.get("interests", ())))
@@ -147,10 +147,33 @@ def add_imported_donors(rows: list[dict], *, summary: str, actor=None, consent_s
     for table, links in ((donor_tags, tag_links), (donor_interests, interest_links)):
         pairs = [{"donor_id": donor_id, "tag_id": tags[name]} for donor_id, names in zip(ids, links) for name in names]
         bulk_insert.insert_rows(table, pairs)
-    journey.record_many([{"donor_id": donor_id, "kind": "donor_created", "summary": summary, "occurred_at": now,
+    journey.record_many([{"donor_id": donor_id, "kind": "donor_created", "summary": summary,
+                          "occurred_at": record["supporter_since"],
                           "data": {"source": record["source"], **(data or {})}} for donor_id, record in zip(ids, records)],
                         actor=actor, channel=channel)
     return ids
+
+
+def settle_supporter_since(donor_ids: Iterable[int], *, chunk: int = 1000) -> int:
+    """Move each donor's "supporter since", and the start of their journey, back to their earliest known
+    moment: a joining date already recorded, or their first touchpoint (every gift writes one, dated when
+    it was received). History imported after the donor (gifts from the old system) is what moves it.
+    No commit; returns how many donors moved."""
+    wanted = sorted(set(donor_ids))
+    moved = 0
+    for start in range(0, len(wanted), chunk):
+        part = wanted[start:start + chunk]
+        earliest = journey.earliest_activity(part)
+        starts = {donor_id: earliest[donor_id] for donor_id, since, created in db.session.execute(
+            select(Donor.id, Donor.supporter_since, Donor.created_at).where(Donor.id.in_(earliest)))
+            if earliest[donor_id] < (since or created)}
+        if starts:
+            donors = Donor.__table__
+            db.session.execute(update(donors).where(donors.c.id == bindparam("b_id")).values(supporter_since=bindparam("b_since")),
+                               [{"b_id": donor_id, "b_since": when} for donor_id, when in starts.items()])
+            journey.move_journey_start(starts)
+            moved += len(starts)
+    return moved
 
 
 def _tag_keys(names: Iterable[str]) -> list[str]:

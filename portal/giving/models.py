@@ -48,6 +48,8 @@ class Gift(db.Model):
     __table_args__ = (
         Index("ix_gifts_donor_received", "donor_id", "received_at"),
         Index("ix_gifts_received_at", "received_at"),
+        # A gift imported with the old system's gift id can be imported again without doubling it.
+        Index("uq_gifts_source_gift", "source_system", "source_gift_id", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -61,6 +63,9 @@ class Gift(db.Model):
     plan_id: Mapped[int | None] = mapped_column(ForeignKey("recurring_plans.id", ondelete="SET NULL"), index=True)
     status: Mapped[str] = mapped_column(String(12), default="received")
     reference: Mapped[str] = mapped_column(String(80), default="")
+    # Where an imported gift came from: the old system's name and its id for the gift there.
+    source_system: Mapped[str | None] = mapped_column(String(80))
+    source_gift_id: Mapped[str | None] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     donor = relationship("Donor")

@@ -167,6 +167,8 @@ class GiftInput:
     reference: str = ""
     plan_id: int | None = None
     status: str = "received"
+    source_system: str | None = None  # an imported gift's old system, and its id there
+    source_gift_id: str | None = None
 
 
 def _check_gift(gift: GiftInput) -> None:
@@ -180,7 +182,7 @@ def _gift_values(donor_id: int, gift: GiftInput) -> dict:
     return {"donor_id": donor_id, "amount_minor": gift.amount_minor, "currency": gift.currency,
             "received_at": gift.received_at, "fund": gift.fund.strip(), "campaign": gift.campaign.strip(),
             "method": gift.method, "reference": gift.reference.strip(), "plan_id": gift.plan_id, "status": gift.status,
-            "created_at": utcnow()}
+            "source_system": gift.source_system, "source_gift_id": gift.source_gift_id, "created_at": utcnow()}
 
 
 def _gift_touchpoint(donor_id: int, gift_id: int, gift: GiftInput, was_first: bool) -> dict:
@@ -236,6 +238,37 @@ def add_gifts(items: list[tuple[int, GiftInput]], *, actor=None, channel: str = 
             progress(start + len(part), len(ordered))
     refresh_stats_many(donor_id for donor_id, _ in items)
     return len(items)
+
+
+def gift_position(donor_id: int, gift_id: int) -> int:
+    """Which of the donor's received gifts this is, counting by date received (1 for the first); 0 if it is
+    not a received gift of theirs."""
+    gift = db.session.get(Gift, gift_id)
+    if gift is None or gift.donor_id != donor_id or gift.status != "received":
+        return 0
+    return db.session.scalar(select(func.count()).select_from(Gift).where(
+        Gift.donor_id == donor_id, Gift.status == "received",
+        (Gift.received_at < gift.received_at) | ((Gift.received_at == gift.received_at) & (Gift.id <= gift.id))))
+
+
+def source_ids_on_file(source_system: str, gift_ids: Iterable[str]) -> set[str]:
+    """Which of these gift ids from an old system are already on file (imported before)."""
+    wanted = list(set(gift_ids))
+    found: set[str] = set()
+    for start in range(0, len(wanted), 1000):
+        found.update(db.session.scalars(select(Gift.source_gift_id).where(
+            Gift.source_system == source_system, Gift.source_gift_id.in_(wanted[start:start + 1000]))))
+    return found
+
+
+def gift_facts(donor_ids: Iterable[int]) -> list[tuple[int, datetime, int, str]]:
+    """(donor, received at, amount, fund) of every gift these donors have, to recognise a gift already on file."""
+    wanted = list(set(donor_ids))
+    rows: list[tuple[int, datetime, int, str]] = []
+    for start in range(0, len(wanted), 1000):
+        rows.extend(db.session.execute(select(Gift.donor_id, Gift.received_at, Gift.amount_minor, Gift.fund).where(
+            Gift.donor_id.in_(wanted[start:start + 1000]))).all())
+    return rows
 
 
 def record_gift(donor_id: int, gift: GiftInput, *, actor=None, channel: str = "") -> Gift:

@@ -8,14 +8,19 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     from portal import schedule, sweep, web
+    from portal.donors import imports
     from portal.insights import cli, journey_segments, services, tasks
+    from portal.insights import views
     from portal.insights.views import bp
     from portal.journey import reactors
 
     app.register_blueprint(bp)
+    app.jinja_env.globals["period_definition"] = services.period_definition
     web.add_staff_nav(app, "insights.index", "Insights", ("fundraiser",))
-    web.add_home_tiles(app, services.home_tiles)
+    web.add_home_tiles(app, views.home_tiles)
     reactors.register("insights-milestones", tasks.mark_milestones_stale, kinds=["inquiry", "plan_started"])
+    reactors.register("insights-headline", tasks.headline_moved, kinds=["gift_received", "gift_refunded"])
+    imports.import_finished.connect(tasks.headline_after_import)
     sweep.register("insights", services.sweep_lost)
     # Hourly, so segments built on the journey stay current; with nothing changed a check takes milliseconds.
     schedule.register("insights-milestones", tasks.refresh_milestones, "15 * * * *", queue="reports",

@@ -34,12 +34,21 @@ class DateRange:
 
 @dataclass(frozen=True)
 class ReportParams:
-    """What a report is computed for: a date range, and for some reports a grain, a number of days or a survey."""
+    """What a report is computed for: a date range, and for some reports a grain, a number of days, a survey,
+    or how years are counted (periods.BASES; fy_start is the financial year's first month, part of the
+    parameters so a snapshot is recomputed when the setting changes)."""
 
     range: DateRange
     grain: str = ""
     days: int = 0
     survey: int = 0  # satisfaction: one survey's responses (0: every survey)
+    basis: str = ""
+    fy_start: int = 0
+
+    @property
+    def fy_start_month(self) -> int:
+        """The financial year's first month when years are financial years, else 0 (rolling periods)."""
+        return self.fy_start if self.basis == "fy" else 0
 
     def to_params(self) -> dict[str, str | int]:
         params: dict[str, str | int] = self.range.to_params()
@@ -49,12 +58,16 @@ class ReportParams:
             params["days"] = self.days
         if self.survey:
             params["survey"] = self.survey
+        if self.basis:
+            params["basis"] = self.basis
+        if self.fy_start:
+            params["fy_start"] = self.fy_start
         return params
 
     @classmethod
     def from_params(cls, params: Mapping[str, str | int]) -> "ReportParams":
         return cls(DateRange.from_params(params), str(params.get("grain", "")), int(params.get("days", 0)),
-                   int(params.get("survey", 0)))
+                   int(params.get("survey", 0)), str(params.get("basis", "")), int(params.get("fy_start", 0)))
 
 
 def today_local(tz_name: str) -> date:

@@ -121,7 +121,7 @@ def _milestones_select(targets: Select | None) -> Select:
     base = _materialized(
         select(
             Donor.id.label("donor_id"),
-            least_of(least_of(Donor.created_at, inquiries.c.first_inquiry_at), totals.c.first_gift_at).label("entered_at"),
+            least_of(least_of(func.coalesce(Donor.supporter_since, Donor.created_at), inquiries.c.first_inquiry_at), totals.c.first_gift_at).label("entered_at"),
             inquiries.c.first_inquiry_at,
             totals.c.first_gift_at,
             totals.c.second_gift_at,

@@ -151,10 +151,11 @@ def legend(names: list[str]) -> Markup:
 
 def headline_tiles(report: HeadlineReport | None, snapshot: ReportSnapshot) -> list[dict]:
     """Tiles for portal.web.add_home_tiles: label, value and a hint that carries the sparkline."""
+    timing = {"calculated_at": snapshot.computed_at, "updating": snapshot.status in ("queued", "running")}
     if report is None:
         waiting = "Calculating…" if snapshot.status in ("queued", "running") else "Not available yet"
-        return [{"label": label, "value": "—", "hint": waiting}
-                for label in ("Given in the last 12 months", "New donors", "New-donor retention", "LYBUNT donors")]
+        return [{"label": label, "value": "—", "hint": waiting, **timing}
+                for label in ("Given this year", "New donors", "New-donor retention", "LYBUNT donors")]
     currency = organisation().currency
 
     def count(value: float) -> str:
@@ -166,14 +167,14 @@ def headline_tiles(report: HeadlineReport | None, snapshot: ReportSnapshot) -> l
     def hint(chart: Markup, text: str) -> Markup:
         return Markup('<span class="tile-trend">') + chart + Markup("</span>") + escape(text)
 
-    return [
-        {"label": "Given in the last 12 months", "value": format_money(report.given_minor, currency, whole=True),
+    tiles = [
+        {"label": f"Given in {report.period}", "value": format_money(report.given_minor, currency, whole=True),
          "hint": hint(charts.sparkline("spark-given", "Given per month", report.given_by_month.labels,
                                        report.given_by_month.values, pounds), "by month"),
          "definition": HEADLINE_DEFINITIONS["given"]},
         {"label": "New donors", "value": f"{report.new_donors:,}",
          "hint": hint(charts.sparkline("spark-new", "New donors per month", report.new_by_month.labels,
-                                       report.new_by_month.values, count), "first gift in the last 12 months"),
+                                       report.new_by_month.values, count), f"first gift in {report.period}"),
          "definition": HEADLINE_DEFINITIONS["new_donors"]},
         {"label": "New-donor retention", "value": _rate(report.new_retention_rate),
          "hint": hint(charts.sparkline("spark-retention", "New-donor retention by period", report.new_retention_by_period.labels,
@@ -183,9 +184,10 @@ def headline_tiles(report: HeadlineReport | None, snapshot: ReportSnapshot) -> l
         {"label": "LYBUNT donors", "value": f"{report.lybunt:,}",
          "hint": hint(charts.sparkline("spark-lybunt", "LYBUNT donors by period", report.lybunt_by_period.labels,
                                        report.lybunt_by_period.values, count),
-                      f"{format_money(report.lybunt_minor, currency, whole=True)} given last year"),
+                      f"{format_money(report.lybunt_minor, currency, whole=True)} given the year before"),
          "definition": HEADLINE_DEFINITIONS["lybunt"]},
     ]
+    return [{**tile, **timing} for tile in tiles]
 
 
 

@@ -17,6 +17,7 @@ from portal.donors.models import Donor
 from portal.extensions import db
 from portal.giving.models import DonorStats, Gift
 from portal.giving.services import add_months
+from portal.insights import periods
 from portal.insights.filters import DateRange, ReportParams
 from portal.insights.milestones import RECEIVED
 from portal.sql import flag, if_else, no_index, without_jit
@@ -30,7 +31,7 @@ DEFINITIONS = {
     "dollar_retention_rate": "What the previous period's donors gave this period, as a share of everything given in the previous period.",
     "new_donors": "Donors whose first ever gift fell in this period.",
     "recaptured": "Donors who gave this period and some time before, but not in the previous period.",
-    "lybunt": "LYBUNT: gave in the previous 12-month period (\"last year\") but not yet in the current one.",
+    "lybunt": "LYBUNT: gave in the previous period (\"last year\") but not yet in the current one.",
     "sybunt": "SYBUNT: gave some time before the previous period, but in neither the previous nor the current one; totals are their lifetime giving.",
 }
 
@@ -51,10 +52,11 @@ class RetentionPeriod:
     amount_minor: int
     previous_amount_minor: int
     retained_amount_minor: int
+    name: str = ""  # "FY 2025/26" when periods are financial years
 
     @property
     def label(self) -> str:
-        return period_label(self.start, self.end)
+        return self.name or period_label(self.start, self.end)
 
     @property
     def retention_rate(self) -> float | None:
@@ -109,11 +111,18 @@ def period_label(start: date, end: date) -> str:
 
 # ---------------------------------------------------------------- periods and the per-donor pivot
 
-def period_starts(range_: DateRange) -> tuple[list[date], list[str]]:
-    """Start dates of the 12-month periods ending on range_.end, newest first, back to the one that
-    contains range_.start; then one more, for the period before the oldest shown (each period is
-    compared with the one before it)."""
+def period_starts(range_: DateRange, fy_start_month: int = 0) -> tuple[list[date], list[str]]:
+    """Start dates of the periods, newest first, back to the one that contains range_.start; then one more,
+    for the period before the oldest shown (each period is compared with the one before it). The periods
+    are financial years starting in `fy_start_month` (the latest one running to range_.end), or with 0,
+    12-month periods ending on range_.end."""
     notes = []
+    if fy_start_month:
+        starts = periods.year_starts(range_.end, fy_start_month, range_.start, MAX_PERIODS)
+        if starts[-1] > range_.start:
+            notes.append(f"The range covers more than {MAX_PERIODS} years; showing the latest {MAX_PERIODS}.")
+        starts.append(add_months(starts[-1], -12))
+        return starts, notes
     end_exclusive = range_.end + timedelta(days=1)
     starts = [add_months(end_exclusive, -12)]
     while starts[-1] > range_.start and len(starts) < MAX_PERIODS:
@@ -213,7 +222,7 @@ def _donors(groups: list[DonorGroup], test: Callable[[DonorGroup], bool]) -> int
 def compute(params: ReportParams, *, tz_name: str, donor_filter: Select | None = None,
             progress: Callable[[int, int, str], None] = lambda *_: None) -> RetentionReport:
     range_ = params.range
-    starts, notes = period_starts(range_)
+    starts, notes = period_starts(range_, params.fy_start_month)
     end_exclusive = range_.end + timedelta(days=1)
     boundary_dates = [end_exclusive] + starts
     boundaries = [local_midnight(day, tz_name) for day in boundary_dates]
@@ -221,13 +230,14 @@ def compute(params: ReportParams, *, tz_name: str, donor_filter: Select | None =
     progress(0, 2, "Adding up each donor's giving per period")
     groups = donor_groups(Windows(boundaries, donor_filter))
     progress(1, 2, "Working out the rates")
-    periods = []
+    rows = []
     for j in range(len(starts) - 1):
         def gave(g, j=j): return g.gave(j)
         def before(g, j=j): return g.gave(j + 1)  # gave in the previous period
         def prior(g, j=j): return g.gave_before(j + 2)  # had given before the previous period
-        periods.append(RetentionPeriod(
-            start=boundary_dates[j + 1], end=boundary_dates[j] - timedelta(days=1),
+        start, end = boundary_dates[j + 1], boundary_dates[j] - timedelta(days=1)
+        rows.append(RetentionPeriod(
+            start=start, end=end, name=periods.fy_name(start, end) if params.fy_start_month else "",
             donors=_donors(groups, gave),
             previous_donors=_donors(groups, before),
             retained=_donors(groups, lambda g: before(g) and gave(g)),
@@ -241,11 +251,11 @@ def compute(params: ReportParams, *, tz_name: str, donor_filter: Select | None =
             previous_amount_minor=sum(g.amounts[j + 1] for g in groups),
             retained_amount_minor=sum(g.amounts[j] for g in groups if before(g)),
         ))
-    periods.reverse()
+    rows.reverse()
     lybunt = [g for g in groups if g.gave(1) and not g.gave(0)]
     sybunt = [g for g in groups if g.gave_before(2) and not g.gave(1) and not g.gave(0)]
     progress(2, 2, "Done")
-    return RetentionReport(range_.start, range_.end, periods,
+    return RetentionReport(range_.start, range_.end, rows,
                            GroupTotal(sum(g.donors for g in lybunt), sum(g.amounts[1] for g in lybunt)),
                            GroupTotal(sum(g.donors for g in sybunt), sum(g.lifetime_minor for g in sybunt)), notes)
 
@@ -270,9 +280,10 @@ class DonorListPage:
     pages: int
 
 
-def _list_query(kind: str, range_: DateRange, tz_name: str, donor_filter: Select | None):
+def _list_query(kind: str, range_: DateRange, tz_name: str, donor_filter: Select | None, fy_start_month: int = 0):
     end_exclusive = range_.end + timedelta(days=1)
-    boundaries = [local_midnight(day, tz_name) for day in (end_exclusive, add_months(end_exclusive, -12), add_months(end_exclusive, -24))]
+    current_start = periods.fy_start(range_.end, fy_start_month) if fy_start_month else add_months(end_exclusive, -12)
+    boundaries = [local_midnight(day, tz_name) for day in (end_exclusive, current_start, add_months(current_start, -12))]
     latest_gift = db.session.scalar(select(func.max(DonorStats.last_gift_at)))
     if latest_gift is None or latest_gift < boundaries[0]:
         return _list_from_last_gift(kind, boundaries, donor_filter)
@@ -303,25 +314,27 @@ def _list_from_last_gift(kind: str, boundaries: list[datetime], donor_filter: Se
 
 
 def donor_list(kind: str, range_: DateRange, *, tz_name: str, donor_filter: Select | None = None,
-               page: int = 1, per_page: int = 50) -> DonorListPage:
+               page: int = 1, per_page: int = 50, fy_start_month: int = 0) -> DonorListPage:
     """One page of the list, most valuable first, with the list's size and total from the same query
     (window functions), so the per-donor windows are worked out once."""
     without_jit()
-    listed = _list_query(kind, range_, tz_name, donor_filter)
+    listed = _list_query(kind, range_, tz_name, donor_filter, fy_start_month)
     page = max(1, page)
     query = (select(Donor, listed.c.amount, func.count().over(), func.sum(listed.c.amount).over())
              .join(listed, listed.c.donor_id == Donor.id).order_by(listed.c.amount.desc(), Donor.id))
     rows = db.session.execute(query.limit(per_page).offset((page - 1) * per_page)).unique().all()
     if not rows and page > 1:  # past the end: show the first page
-        return donor_list(kind, range_, tz_name=tz_name, donor_filter=donor_filter, page=1, per_page=per_page)
+        return donor_list(kind, range_, tz_name=tz_name, donor_filter=donor_filter, page=1, per_page=per_page,
+                          fy_start_month=fy_start_month)
     total, amount = (int(rows[0][2]), int(rows[0][3])) if rows else (0, 0)
     return DonorListPage([ListedDonor(donor, int(value)) for donor, value, _, _ in rows], total, amount, page,
                          max(1, -(-total // per_page)))
 
 
-def donor_list_csv(kind: str, range_: DateRange, *, tz_name: str, donor_filter: Select | None = None) -> Iterator[list]:
+def donor_list_csv(kind: str, range_: DateRange, *, tz_name: str, donor_filter: Select | None = None,
+                   fy_start_month: int = 0) -> Iterator[list]:
     without_jit()
-    listed = _list_query(kind, range_, tz_name, donor_filter)
+    listed = _list_query(kind, range_, tz_name, donor_filter, fy_start_month)
     amount_label = "given_previous_period" if kind == "lybunt" else "lifetime_total"
     yield ["donor_id", "first_name", "last_name", "organisation_name", "email", amount_label, "last_gift", "gifts"]
     query = (
@@ -340,12 +353,12 @@ def money_cell(minor: int) -> str:
 
 
 def csv_rows(report: RetentionReport) -> Iterator[list]:
-    yield ["period_start", "period_end", "donors", "previous_period_donors", "retained", "retention_rate",
+    yield ["period", "period_start", "period_end", "donors", "previous_period_donors", "retained", "retention_rate",
            "new_in_previous", "new_retained", "new_retention_rate", "repeat_in_previous", "repeat_retained",
            "repeat_retention_rate", "new_donors", "recaptured", "given", "given_previous_period",
            "given_by_retained", "dollar_retention_rate"]
     for p in report.periods:
-        yield [p.start.isoformat(), p.end.isoformat(), p.donors, p.previous_donors, p.retained, rate_cell(p.retention_rate),
+        yield [p.label, p.start.isoformat(), p.end.isoformat(), p.donors, p.previous_donors, p.retained, rate_cell(p.retention_rate),
                p.new_previous, p.new_retained, rate_cell(p.new_retention_rate), p.repeat_previous, p.repeat_retained,
                rate_cell(p.repeat_retention_rate), p.new_donors, p.recaptured, money_cell(p.amount_minor),
                money_cell(p.previous_amount_minor), money_cell(p.retained_amount_minor), rate_cell(p.dollar_retention_rate)]

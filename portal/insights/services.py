@@ -14,7 +14,8 @@ from sqlalchemy.exc import IntegrityError
 
 from portal import jobs
 from portal.extensions import db
-from portal.insights import cohorts, engagement_report, funnel, headline, lifetime, results, retention_report, satisfaction
+from portal.giving.services import add_months
+from portal.insights import cohorts, engagement_report, funnel, headline, lifetime, periods, results, retention_report, satisfaction
 from portal.insights.filters import DateRange, RangeErrors, ReportParams, parse_range, quarter_range, today_local
 from portal.insights.models import ReportSnapshot
 from portal.params import parse_id
@@ -41,6 +42,7 @@ class Report:
     days: tuple[int, ...] = ()
     definitions: dict[str, str] = field(default_factory=dict)
     by_survey: bool = False  # offers a choice of survey
+    by_year: bool = False  # counts in years: financial years by default, or rolling 12-month periods
 
 
 REPORTS: dict[str, Report] = {
@@ -50,7 +52,7 @@ REPORTS: dict[str, Report] = {
     "retention": Report("retention", "Retention", "Year-over-year donor and dollar retention, new and repeat, LYBUNT and SYBUNT.",
                         retention_report.compute, retention_report.RetentionReport, retention_report.csv_rows,
                         lambda today, _: retention_report.default_range(today), lambda _: retention_report.MAX_PERIODS,
-                        definitions=retention_report.DEFINITIONS),
+                        definitions=retention_report.DEFINITIONS, by_year=True),
     "cohorts": Report("cohorts", "Cohorts", "How many of each month's or year's new donors keep giving.",
                       cohorts.compute, cohorts.CohortReport, cohorts.csv_rows, cohorts.default_range, cohorts.max_years,
                       grains=cohorts.GRAINS, definitions=cohorts.DEFINITIONS),
@@ -141,6 +143,12 @@ def parse(report: Report, args: Mapping[str, str]) -> tuple[ReportParams, RangeE
             errors["survey"] = "Choose a survey from the list; that one doesn't exist (it may have been deleted)."
     current = today()
     default = report.default_range(current, grain)
+    basis, fy_month = "", 0
+    if report.by_year:
+        basis = args.get("basis") if args.get("basis") in periods.BASES else "fy"
+        fy_month = organisation().financial_year_start
+        if basis == "fy":  # the current financial year so far and the three before it
+            default = DateRange(add_months(periods.fy_start(current, fy_month), -36), current)
     chosen = dict(args)
     quarter = (args.get("cohort") or "").strip()
     if quarter:
@@ -151,7 +159,18 @@ def parse(report: Report, args: Mapping[str, str]) -> tuple[ReportParams, RangeE
             chosen.update(start=found.start.isoformat(), end=found.end.isoformat())
     range_, range_errors = parse_range(chosen, default, max_years=report.max_years(grain), today=current)
     errors.update(range_errors)
-    return ReportParams(range_, grain, days, survey), errors
+    return ReportParams(range_, grain, days, survey, basis, fy_month if basis == "fy" else 0), errors
+
+
+def period_definition(report: Report, params: ReportParams) -> str:
+    """The period definition a report uses, in words (on its page and in its CSV)."""
+    if report.by_year:
+        return periods.describe(params.basis, params.fy_start, params.range.end)
+    if report.grains:
+        unit = "calendar years" if params.grain == "year" else "calendar months"
+        return (f"Cohorts by the {unit} (UTC) of the first gift, from {params.range.start:%-d %b %Y} "
+                f"to {params.range.end:%-d %b %Y}.")
+    return f"Custom range: {params.range.start:%-d %b %Y} to {params.range.end:%-d %b %Y}."
 
 
 # ---------------------------------------------------------------- snapshots
@@ -270,8 +289,24 @@ def sweep_lost() -> int:
 # ---------------------------------------------------------------- the home page's tiles
 
 def headline_params() -> ReportParams:
+    """Today's headline figures, over the organisation's financial year."""
     current = today()
-    return ReportParams(DateRange(current, current))
+    return ReportParams(DateRange(current, current), basis="fy", fy_start=organisation().financial_year_start)
+
+
+def mark_headline_stale() -> None:
+    """Something that moves the home page's figures happened (a gift, an import): today's headline snapshot
+    is recomputed in the background. No commit: the job is queued when the caller's transaction commits.
+    One already queued or running is left alone."""
+    snapshot = find_snapshot(REPORTS["headline"], headline_params())
+    if snapshot is not None and snapshot.status in ("done", "failed"):
+        snapshot.status, snapshot.requested_at, snapshot.error = "queued", utcnow(), ""
+        snapshot.job_id = jobs.enqueue_after_commit("reports", "portal.insights.tasks.compute_snapshot", snapshot.id)
+
+
+def refresh_headline() -> ReportSnapshot:
+    """Staff asked for the home page's figures to be recomputed now."""
+    return request(REPORTS["headline"], headline_params(), force=True)
 
 
 def home_tiles() -> list[dict]:

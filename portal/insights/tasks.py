@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from portal import jobs
+from portal.extensions import db
 from portal.insights import milestones, services
 
 
@@ -20,6 +21,17 @@ def refresh_milestones() -> int:
 def refresh_headline() -> None:
     """Keep the home page's figures warm: compute today's headline snapshot if it is missing or old."""
     services.request(services.REPORTS["headline"], services.headline_params())
+
+
+def headline_moved(touchpoint) -> None:
+    """Reactor: a gift received or refunded moves the home page's figures."""
+    services.mark_headline_stale()
+
+
+def headline_after_import(kind: str, **_details) -> None:
+    """An import finished: the donors and gifts it wrote move the home page's figures."""
+    services.mark_headline_stale()
+    db.session.commit()
 
 
 def mark_milestones_stale(touchpoint) -> None:

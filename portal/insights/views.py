@@ -80,6 +80,23 @@ def index():
     return render("insights/index.html", tiles=services.home_tiles(), reports=services.REPORTS, pages=PAGE_REPORTS)
 
 
+def home_tiles() -> list[dict]:
+    """The headline tiles for the back-office home; fundraisers can have them recalculated there."""
+    tiles = services.home_tiles()
+    if current_user.has_role("fundraiser"):
+        tiles = [{**tile, "refresh_url": url_for("insights.refresh_home")} for tile in tiles]
+    return tiles
+
+
+@bp.route("/home/refresh", methods=["POST"])
+@roles_required("fundraiser")
+def refresh_home():
+    if not RefreshForm().validate_on_submit():
+        abort(400)
+    services.refresh_headline()
+    return redirect(url_for("staff.home"), code=303)
+
+
 @bp.route("/<name>/refresh", methods=["POST"])
 @roles_required("fundraiser")
 def refresh(name: str):
@@ -115,7 +132,14 @@ def export(name: str):
     params, scope, errors = _filters(report)
     if errors:
         return _page(report, params, scope, errors)
-    return _csv(report.csv_rows(services.current_result(report, params, scope)), f"{_stem(name, params)}.csv")
+    rows = report.csv_rows(services.current_result(report, params, scope))
+    return _csv(_with_definition(rows, services.period_definition(report, params)), f"{_stem(name, params)}.csv")
+
+
+def _with_definition(rows: Iterator[list], definition: str) -> Iterator[list]:
+    """Every exported row says which period definition its figures use, so the file explains itself."""
+    for number, row in enumerate(rows):
+        yield row + (["period_definition"] if number == 0 else [definition])
 
 
 @bp.route("/funnel/dropped")
@@ -192,8 +216,10 @@ def retention_list_csv(kind: str):
     params, scope, errors = _filters(services.REPORTS["retention"])
     if errors:
         return retention_list(kind)
-    rows = retention_report.donor_list_csv(kind, params.range, tz_name=organisation().timezone, donor_filter=services.donor_filter(scope))
-    return _csv(rows, f"{_stem(kind, params)}.csv")
+    rows = retention_report.donor_list_csv(kind, params.range, tz_name=organisation().timezone, donor_filter=services.donor_filter(scope),
+                                    fy_start_month=params.fy_start_month)
+    definition = services.period_definition(services.REPORTS["retention"], params)
+    return _csv(_with_definition(rows, definition), f"{_stem(kind, params)}.csv")
 
 
 def _detail_csv(name: str, stem: str, rows_for) -> Response:

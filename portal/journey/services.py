@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, insert, or_, select
+from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
 
 from portal import bulk_insert, jobs
 from portal.extensions import db
@@ -122,6 +122,23 @@ class TouchpointWriter:
         """The sweep would find them too; this saves it the wait."""
         if self.written:
             jobs.enqueue_now("default", reactors.process_pending)
+
+
+def earliest_activity(donor_ids: list[int]) -> dict[int, datetime]:
+    """Each donor's first touchpoint (a gift, an inquiry, anything) other than their record being created."""
+    rows = db.session.execute(select(Touchpoint.donor_id, func.min(Touchpoint.occurred_at)).where(
+        Touchpoint.donor_id.in_(donor_ids), Touchpoint.kind != "donor_created").group_by(Touchpoint.donor_id))
+    return {donor_id: first for donor_id, first in rows}
+
+
+def move_journey_start(starts: dict[int, datetime]) -> None:
+    """Date each donor's "Became a supporter" touchpoint to when they became one (no commit)."""
+    if starts:
+        touchpoints = Touchpoint.__table__
+        db.session.execute(update(touchpoints).where(touchpoints.c.donor_id == bindparam("b_donor"),
+                                                     touchpoints.c.kind == "donor_created")
+                           .values(occurred_at=bindparam("b_when")),
+                           [{"b_donor": donor_id, "b_when": when} for donor_id, when in starts.items()])
 
 
 @dataclass

@@ -1,5 +1,5 @@
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, DateField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from portal.giving.forms import AmountField
@@ -46,3 +46,8 @@ class AdjustForm(FlaskForm):
 
 class RedemptionActionForm(FlaskForm):
     note = TextAreaField("Note (optional)", validators=[Optional(), Length(max=1000)])
+
+
+class PastGiftsForm(FlaskForm):
+    since = DateField("Gifts received on or after", validators=[Optional()],
+                      description="Leave blank to count every past gift")

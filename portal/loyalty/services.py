@@ -16,10 +16,12 @@ from flask import g, has_request_context
 from sqlalchemy import DateTime, String, and_, bindparam, case, cast, extract, func, insert, inspect, literal, or_, select, update
 
 from portal import jobs
+from portal.audit import services as audit
 from portal.donors.models import Donor
 from portal.audit import services as audit
 from portal.extensions import db
 from portal.giving.models import DonorStats
+from portal.giving import services as giving
 from portal.giving.services import add_months
 from portal.journey import services as journey
 from portal.loyalty.models import (REWARD_KINDS, RULE_DEFAULTS, LoyaltyAccount, LoyaltyRules, PointsEntry, Redemption,
@@ -235,9 +237,8 @@ def earn_for_gift(donor_id: int, gift_id: int, amount_minor: int, *, received_at
     if first_gift and row.first_gift_bonus:
         award_points(donor_id, row.first_gift_bonus, reason="Welcome bonus for your first gift",
                      source_key=f"milestone:first_gift:{donor_id}", gift_id=gift_id, occurred_at=received_at)
-    earned_gifts = db.session.scalar(select(func.count()).select_from(PointsEntry)
-                                     .where(PointsEntry.donor_id == donor_id, PointsEntry.kind == "earn"))
-    if earned_gifts == 5 and row.fifth_gift_bonus:
+    # Gifts, not points entries: gifts imported from before the programme count, and earn nothing themselves.
+    if row.fifth_gift_bonus and giving.gift_position(donor_id, gift_id) == 5:
         award_points(donor_id, row.fifth_gift_bonus, reason="Bonus for your fifth gift",
                      source_key=f"milestone:fifth_gift:{donor_id}", gift_id=gift_id, occurred_at=received_at)
     return entry
@@ -630,31 +631,93 @@ def expire_inactive_points(*, today: date | None = None) -> int:
     return expired
 
 
-def backfill_gift_points(*, since: datetime | None = None) -> int:
-    """When the programme launches: points for past received gifts, in two set-based statements.
-    Gifts that already earned are skipped, so running it again awards nothing twice."""
+def _unearned_gifts(since: datetime | None):
+    """Received gifts (since a date) that have not earned points yet."""
+    from portal.giving.models import Gift
+
+    unearned = and_(Gift.status == "received",
+                    ~select(PointsEntry.id).where(PointsEntry.source_key == literal("gift:") + cast(Gift.id, String) + literal(":earn")).exists())
+    return and_(unearned, Gift.received_at >= since) if since is not None else unearned
+
+
+def _gift_points(row: LoyaltyRules):
+    from portal.giving.models import Gift
+
+    base = Gift.amount_minor // 100 * row.points_per_unit
+    return case((Gift.plan_id.is_not(None), base * row.recurring_multiplier_percent // 100), else_=base)
+
+
+@dataclass
+class BackfillPreview:
+    since: datetime | None
+    gifts: int
+    points: int
+    donors: int
+    tiers: list[tuple[str, int, int]]  # tier name, members now, members after the award ("" is no tier)
+
+
+def backfill_preview(*, since: datetime | None = None, now: datetime | None = None) -> BackfillPreview:
+    """What backfill_gift_points(since) would award, and how many members each tier would have afterwards
+    (over the rolling tier window, as the nightly recompute counts them). Writes nothing."""
+    from portal.giving.models import Gift
+
+    now = now or utcnow()
+    row, ordered, start = rules(), tiers(), window_start(now)
+    points = _gift_points(row)
+    gifts, total = db.session.execute(select(func.count(), func.coalesce(func.sum(points), 0)).where(
+        _unearned_gifts(since))).one()
+    new_window = dict(db.session.execute(
+        select(Gift.donor_id, func.sum(case((Gift.received_at >= start, points), else_=0)))
+        .where(_unearned_gifts(since)).group_by(Gift.donor_id)).all())
+    current = dict(db.session.execute(
+        select(PointsEntry.donor_id, func.sum(PointsEntry.points))
+        .where(PointsEntry.kind.in_(TIER_KINDS), PointsEntry.occurred_at >= start).group_by(PointsEntry.donor_id)).all())
+    members = set(current) | set(db.session.scalars(select(LoyaltyAccount.donor_id)))
+    before: dict[str, int] = {}
+    after: dict[str, int] = {}
+    for donor_id in members | set(new_window):
+        if donor_id in members:
+            tier = tier_for(int(current.get(donor_id) or 0), ordered)
+            before[tier.name if tier else ""] = before.get(tier.name if tier else "", 0) + 1
+        tier = tier_for(int(current.get(donor_id) or 0) + int(new_window.get(donor_id) or 0), ordered)
+        after[tier.name if tier else ""] = after.get(tier.name if tier else "", 0) + 1
+    names = [""] + [tier.name for tier in ordered]
+    return BackfillPreview(since, int(gifts), int(total), len(new_window),
+                           [(name, before.get(name, 0), after.get(name, 0)) for name in names
+                            if before.get(name) or after.get(name)])
+
+
+def backfill_gift_points(*, since: datetime | None = None, actor=None) -> int:
+    """When the programme launches: points for past received gifts, in two set-based statements; returns
+    how many gifts earned. Gifts that already earned are skipped, so running it again awards nothing twice."""
     from portal.giving.models import Gift
 
     row = _start_programme()
-    unearned = and_(Gift.status == "received",
-                    ~select(PointsEntry.id).where(PointsEntry.source_key == literal("gift:") + cast(Gift.id, String) + literal(":earn")).exists())
-    if since is not None:
-        unearned = and_(unearned, Gift.received_at >= since)
+    unearned = _unearned_gifts(since)
+    # Counted, not read from the INSERT's rowcount: for INSERT ... SELECT some drivers report -1.
+    earned_before = _earn_entries()
     db.session.execute(insert(LoyaltyAccount).from_select(
         ["donor_id", "lock_version", "created_at"],
         select(Gift.donor_id, literal(0), literal(utcnow(), DateTime)).where(
             unearned, ~select(LoyaltyAccount.donor_id).where(LoyaltyAccount.donor_id == Gift.donor_id).exists())
         .group_by(Gift.donor_id)))
-    base = Gift.amount_minor // 100 * row.points_per_unit
-    points = case((Gift.plan_id.is_not(None), base * row.recurring_multiplier_percent // 100), else_=base)
+    points = _gift_points(row)
     reason = case((Gift.fund != "", literal("Your gift to ") + Gift.fund), else_=literal("Your gift"))
     awarded = db.session.execute(insert(PointsEntry).from_select(
         ["donor_id", "kind", "points", "reason", "source_key", "gift_id", "occurred_at", "created_at"],
         select(Gift.donor_id, literal("earn"), points, reason, literal("gift:") + cast(Gift.id, String) + literal(":earn"),
-               Gift.id, Gift.received_at, literal(utcnow(), DateTime)).where(unearned))).rowcount
+               Gift.id, Gift.received_at, literal(utcnow(), DateTime)).where(unearned)))
+    awarded = _earn_entries() - earned_before
+    audit.record("loyalty.backfill", actor=actor, summary=f"Awarded points for {awarded:,} past gifts"
+                 + (f" since {since:%-d %b %Y}" if since else ""),
+                 detail={"since": since.date().isoformat() if since else None, "gifts": awarded})
     db.session.commit()
     recompute_all_tiers()
     return awarded
+
+
+def _earn_entries() -> int:
+    return db.session.scalar(select(func.count()).select_from(PointsEntry).where(PointsEntry.kind == "earn"))
 
 
 def template_tokens(donor_ids: list[int]) -> dict[int, dict[str, str]]:

@@ -1,4 +1,6 @@
 """Staff pages for the loyalty programme: redemptions to fulfil, rewards, tiers, rules, adjustments."""
+from datetime import datetime, time
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from markupsafe import Markup
@@ -6,7 +8,7 @@ from markupsafe import Markup
 from portal.auth.access import require_staff, roles_required
 from portal.donors.services import get_donor
 from portal.loyalty import services
-from portal.loyalty.forms import AdjustForm, RedemptionActionForm, RewardForm, RulesForm, TierForm
+from portal.loyalty.forms import AdjustForm, PastGiftsForm, RedemptionActionForm, RewardForm, RulesForm, TierForm
 from portal.loyalty.models import REDEMPTION_STATUSES
 
 bp = Blueprint("loyalty", __name__, url_prefix="/staff/loyalty")
@@ -128,6 +130,20 @@ def rules():
             flash("Earning rules saved.", "success")
             return redirect(url_for("loyalty.rules"), code=303)
     return render_template("loyalty/rules.html", form=form), (400 if form.errors else 200)
+
+
+@bp.route("/past-gifts", methods=["GET", "POST"])
+@roles_required("admin")
+def past_gifts():
+    """Launching after importing history: points for past gifts since a chosen date, previewed first."""
+    form = PastGiftsForm(request.form if request.method == "POST" else request.args, meta={"csrf": request.method == "POST"})
+    since = datetime.combine(form.since.data, time()) if form.validate() and form.since.data else None
+    if request.method == "POST" and not form.errors:
+        awarded = services.backfill_gift_points(since=since, actor=current_user)
+        flash(f"{awarded:,} past gift{'s' if awarded != 1 else ''} earned points.", "success")
+        return redirect(url_for("loyalty.past_gifts", since=form.since.data.isoformat() if since else None), code=303)
+    preview = None if form.errors else services.backfill_preview(since=since)
+    return render_template("loyalty/past_gifts.html", form=form, preview=preview), (400 if form.errors else 200)
 
 
 @bp.route("/donors/<int:donor_id>/adjust", methods=["POST"])

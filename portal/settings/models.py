@@ -16,6 +16,7 @@ class Organisation(db.Model):
     currency: Mapped[str] = mapped_column(String(3), default="GBP")
     timezone: Mapped[str] = mapped_column(String(64), default="Europe/London")
     support_email: Mapped[str] = mapped_column(String(254), default="support@harbourtrust.example")
+    financial_year_start: Mapped[int] = mapped_column(default=1)  # month the financial year starts (1 = January)
     impact_line: Mapped[str] = mapped_column(String(300), default="Every £25 keeps a family's lifeboat crew trained for a month.")
     # Who must use two-step sign-in: "admins" or "staff" (everyone in the back office). Donors may opt in.
     two_factor_required_for: Mapped[str] = mapped_column(String(10), default="admins", server_default="admins")

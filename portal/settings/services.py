@@ -45,9 +45,11 @@ def organisation() -> Organisation:
 
 
 def update_organisation(*, name: str, currency: str, timezone: str, support_email: str, impact_line: str,
-                        two_factor_required_for: str | None = None, acting_user=None) -> Organisation:
+                        two_factor_required_for: str | None = None, acting_user=None,
+                        financial_year_start: int | None = None) -> Organisation:
     """Save the organisation settings. Who must use two-step sign-in is a security setting: a change to it
-    goes on the audit trail. Commits."""
+    goes on the audit trail. `financial_year_start` is the month (1-12) the reports' years start in; None
+    leaves it as it is. Commits."""
     if two_factor_required_for not in (None, "admins", "staff"):
         raise SettingsError("Choose who must use two-step sign-in.", "two_factor_required_for")
     if not name.strip():
@@ -56,14 +58,18 @@ def update_organisation(*, name: str, currency: str, timezone: str, support_emai
         raise SettingsError("Choose a currency from the list.", "currency")
     if timezone not in available_timezones():
         raise SettingsError("Choose a time zone from the list, such as Europe/London.", "timezone")
+    if financial_year_start is not None and not 1 <= financial_year_start <= 12:
+        raise SettingsError("Choose the month the financial year starts in.", "financial_year_start")
     org = organisation()
-    before = audit.snapshot(org, ("name", "currency", "timezone", "support_email", "impact_line"))
+    before = audit.snapshot(org, ("name", "currency", "timezone", "support_email", "impact_line", "financial_year_start"))
+    if financial_year_start is not None:
+        org.financial_year_start = financial_year_start
     org.name, org.currency, org.timezone = name.strip(), currency, timezone
     org.support_email, org.impact_line = support_email.strip(), impact_line.strip()
     if two_factor_required_for is not None and two_factor_required_for != org.two_factor_required_for:
         audit.record("settings.two_factor_requirement", actor=acting_user,
-               summary=f"Two-step sign-in now required for {'all staff' if two_factor_required_for == 'staff' else 'administrators'}",
-               detail={"from": org.two_factor_required_for, "to": two_factor_required_for})
+                     summary=f"Two-step sign-in now required for {'all staff' if two_factor_required_for == 'staff' else 'administrators'}",
+                     detail={"from": org.two_factor_required_for, "to": two_factor_required_for})
         org.two_factor_required_for = two_factor_required_for
     audit.record_settings_change("Organisation", before, org, actor=acting_user)
     db.session.commit()

@@ -27,7 +27,8 @@ def organisation():
         try:
             services.update_organisation(name=form.name.data, currency=form.currency.data, timezone=form.timezone.data,
                                          support_email=form.support_email.data or "", impact_line=form.impact_line.data or "",
-                                         two_factor_required_for=form.two_factor_required_for.data, acting_user=current_user)
+                                         two_factor_required_for=form.two_factor_required_for.data,
+                                         financial_year_start=form.financial_year_start.data, acting_user=current_user)
         except services.SettingsError as exc:
             getattr(form, exc.field_name).errors.append(str(exc))
         else:

@@ -98,7 +98,7 @@ def test_open_the_satisfaction_report_filter_by_survey_and_export(page, live_ser
     filename, exported = export_csv(page)
     assert filename == "satisfaction-2024-01-01-to-2024-03-31.csv"
     assert exported[0][:2] == ["month", "responses"]
-    assert exported[3] == ["all", "10", "0", "", "", "10", "5", "2", "3", "20.0"]
+    assert exported[3] == ["all", "10", "0", "", "", "10", "5", "2", "3", "20.0", "Custom range: 1 Jan 2024 to 31 Mar 2024."]
 
 
 @pytest.mark.browser

@@ -82,7 +82,7 @@ def test_bad_uploads_get_a_clear_message_and_400(app, staff_client, data, kind, 
 
 
 def test_a_file_over_the_size_limit_is_refused(app, staff_client, monkeypatch):
-    monkeypatch.setattr(imports, "MAX_FILE_BYTES", 100 * 1024)
+    monkeypatch.setattr(imports.reading, "MAX_FILE_BYTES", 100 * 1024)
     client = staff_client("fundraiser")
     assert b"of up to 100 KB" in client.get("/staff/imports/").data
     response = _upload(client, b"First name\n" + b"Ada\n" * 30_000)

@@ -183,8 +183,8 @@ def test_satisfaction_page_numbers_definitions_comments_and_csv(staff_client, an
     assert "% promoters (9–10) − % detractors (0–6)" in html and "1 (very dissatisfied) to 5" in html
     assert "Comments (3)" in html and "Love the newsletter" in html and "Outside the range" not in html
     rows = _rows(client.get("/staff/insights/satisfaction/export.csv?start=2024-01-01&end=2024-03-31"))
-    assert rows[2] == ["Feb 2024", "7", "2", "4.00", "50.0", "5", "3", "1", "1", "40.0"]
-    assert ["Yearly", "nps", "10", "0", "", "", "10", "5", "2", "3", "20.0", "1"] in rows
+    assert rows[2] == ["Feb 2024", "7", "2", "4.00", "50.0", "5", "3", "1", "1", "40.0", "Custom range: 1 Jan 2024 to 31 Mar 2024."]
+    assert ["Yearly", "nps", "10", "0", "", "", "10", "5", "2", "3", "20.0", "1", "Custom range: 1 Jan 2024 to 31 Mar 2024."] in rows
     comments = _rows(client.get("/staff/insights/satisfaction/comments.csv?start=2024-01-01&end=2024-03-31"))
     assert [row[-1] for row in comments[1:]] == ["More photos please", "Love the newsletter", "Receipt came late"]
 

@@ -51,7 +51,7 @@ def test_exports_record_who_which_list_and_how_many_rows(app, staff_client):
     assert recorded["insights.export"][3]["list"] == "funnel-2024-01-01-to-2024-12-31.csv"
 
 
-def test_an_import_is_recorded_when_staff_start_it(app, staff_client):
+def test_an_import_is_recorded_with_who_ran_it_and_the_rows_written(app, staff_client):
     client = staff_client("fundraiser")
     upload = client.post("/staff/imports/", content_type="multipart/form-data", data={
         "kind": "donors", "file": (io.BytesIO(b"First,Last,Email\nAda,Lovelace,ada@example.org\nBen,Ng,ben@example.org\n"), "people.csv")})
@@ -59,9 +59,9 @@ def test_an_import_is_recorded_when_staff_start_it(app, staff_client):
     assert client.post(f"/staff/imports/{batch_id}/columns", data={
         "column_0": "first_name", "column_1": "last_name", "column_2": "email", "day_first": "day"}).status_code == 303
     assert client.post(f"/staff/imports/{batch_id}/confirm", data={}).status_code == 303
-    [(action, _label, user_id, _donor, summary, detail)] = events(app, "donor.import")
-    assert (user_id, summary) == (client.user_id, "Imported donors from people.csv: 2 rows")
-    assert detail == {"batch": batch_id, "kind": "donors", "file": "people.csv", "rows": 2, "skipped_rows": 0}
+    [(action, _label, user_id, _donor, summary, detail)] = events(app, "import.donors")
+    assert (user_id, summary) == (client.user_id, "Imported 2 donors from people.csv")
+    assert (detail["batch_id"], detail["filename"], detail["rows_written"]) == (batch_id, "people.csv", 2)
 
 
 def test_settings_changes_are_recorded_with_what_changed(app, staff_client):

@@ -73,7 +73,7 @@ def test_guesses_other_spellings_and_takes_each_field_once():
 def test_guesses_gift_columns():
     headers = ["Supporter ID", "Email", "Donation Amount", "Date Received", "Fund", "Appeal", "Payment Method", "Gift ID"]
     assert imports.guess_mapping("gifts", headers) == [
-        "external_ref", "donor_email", "amount", "received_at", "fund", "campaign", "method", "reference"]
+        "external_ref", "donor_email", "amount", "received_at", "fund", "campaign", "method", "source_gift_id"]
     assert imports.guess_mapping("gifts", ["Gift Amount", "Gift Date", "Campaign", "E-mail"]) == [
         "amount", "received_at", "campaign", "donor_email"]
 
@@ -109,7 +109,7 @@ def test_refuses_unreadable_files_with_a_clear_message(data, message):
 
 
 def test_refuses_files_over_the_size_limit(monkeypatch):
-    monkeypatch.setattr(imports, "MAX_FILE_BYTES", 1024 * 1024)
+    monkeypatch.setattr(imports.reading, "MAX_FILE_BYTES", 1024 * 1024)
     with pytest.raises(imports.ImportProblem, match="larger than 1 MB, the most that can be imported at once"):
         imports.decode_upload(b"a,b\n" * 300_000)
 
@@ -204,7 +204,7 @@ def test_a_row_gets_every_reason_including_those_from_the_database():
     make_donor(first_name="Old", last_name="Friend", email="taken@example.org")
     batch = _checked("donors", "First name,Email,Consent,Phone\nDee,taken@example.org,maybe,call me\nEd,ed@example.org,,?\n")
     assert _messages(batch) == {2: ["Marketing consent must be yes or no.", "A donor with this email is already on file."]}
-    assert imports.problem_counts(batch) == {"bad_rows": 1, "warnings": 1}, "a bad row's warnings are not counted"
+    assert imports.problem_counts(batch) == {"bad_rows": 1, "warnings": 1, "on_file": 0, "on_file_overridable": 0}, "a bad row's warnings are not counted"
     gifts = _checked("gifts", "Email,Amount,Date\nnobody@example.org,abc,2025-01-02\n")
     assert _messages(gifts) == {2: ["Amount is not a number.", "Unknown donor: no donor on file with this email."]}
 
@@ -287,7 +287,7 @@ def test_mapping_must_name_each_field_once_and_the_required_ones():
     with pytest.raises(imports.MappingProblem, match="Donor email, Donor reference or Donor number"):
         imports.save_mapping(batch, ["", "amount", "received_at", ""], day_first=True)
     donors = imports.create_batch("donors", "d.csv", b"Email,Notes\na@example.org,x\n")
-    with pytest.raises(imports.MappingProblem, match="First name, Last name or Organisation name"):
+    with pytest.raises(imports.MappingProblem, match="First name, Last name, Full name or Organisation name"):
         imports.save_mapping(donors, ["email", "notes"], day_first=True)
     assert _fresh(batch).status == "uploaded"
 
@@ -324,7 +324,7 @@ def test_bad_rows_refuse_the_import_unless_skipped():
 
 
 def test_a_failure_mid_import_leaves_nothing_behind(monkeypatch):
-    monkeypatch.setattr(imports, "CHUNK", 2)
+    monkeypatch.setattr(imports.rows, "CHUNK", 2)
     real = donor_services.add_imported_donors
     calls = []
 

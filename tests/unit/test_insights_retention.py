@@ -145,9 +145,10 @@ def test_a_range_without_gifts_reports_zeros_not_errors():
 def test_csv_has_one_row_per_period():
     _history()
     rows = list(retention_report.csv_rows(retention_report.compute(PARAMS, tz_name=TZ)))
-    assert rows[0][:6] == ["period_start", "period_end", "donors", "previous_period_donors", "retained", "retention_rate"]
-    assert [row[0] for row in rows[1:]] == ["2022-01-01", "2023-01-01", "2024-01-01"]
-    assert rows[3][5] == "25.0" and rows[3][-1] == "44.4"
+    assert rows[0][:7] == ["period", "period_start", "period_end", "donors", "previous_period_donors", "retained",
+                           "retention_rate"]
+    assert [row[:2] for row in rows[1:]] == [["2022", "2022-01-01"], ["2023", "2023-01-01"], ["2024", "2024-01-01"]]
+    assert rows[3][6] == "25.0" and rows[3][-1] == "44.4"
 
 
 def test_lists_for_a_period_ending_today_match_the_report():

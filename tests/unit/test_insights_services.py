@@ -6,9 +6,10 @@ from sqlalchemy import select, update
 from werkzeug.datastructures import MultiDict
 
 from portal.extensions import db
-from portal.insights import charts, filters, headline, results, retention_report, services
+from portal.insights import charts, filters, headline, periods, results, retention_report, services
 from portal.insights.filters import DateRange, ReportParams
 from portal.insights.models import ReportSnapshot
+from portal.money import format_money
 from portal.timeutil import utcnow
 from tests.conftest import make_donor, make_gift
 
@@ -168,9 +169,12 @@ def test_headline_numbers_for_the_home_page():
     assert (report.given_minor, report.new_donors) == (5000, 1)  # b's first gift; a first gave 400 days ago
     assert len(report.given_by_month.values) == 12 and sum(report.given_by_month.values) == 50.0
     assert (report.new_retention_rate, report.lybunt) == (100.0, 0)  # a first gave a year ago and again this year
-    tiles = services.home_tiles()
-    assert [t["label"] for t in tiles] == ["Given in the last 12 months", "New donors", "New-donor retention", "LYBUNT donors"]
-    assert tiles[0]["value"] == "£50" and tiles[2]["value"] == "100.0%"
+    tiles = services.home_tiles()  # over the financial year so far (January: the calendar year)
+    this_year = periods.fy_start(today, 1)
+    assert [t["label"] for t in tiles] == [f"Given in {periods.fy_label(this_year)} so far", "New donors",
+                                           "New-donor retention", "LYBUNT donors"]
+    so_far = sum(amount for amount, days in ((2000, 40), (3000, 20)) if (now - timedelta(days=days)).date() >= this_year)
+    assert tiles[0]["value"] == format_money(so_far, "GBP", whole=True)
     assert 'role="img"' in tiles[0]["hint"] and "<title" in tiles[0]["hint"]
 
 

@@ -331,7 +331,8 @@ def _donor_tokens(donor_ids: list[int]) -> dict[int, dict[str, Any]]:
     values: dict[int, dict[str, Any]] = {}
     rows = db.session.execute(
         select(Donor.id, Donor.kind, Donor.first_name, Donor.last_name, Donor.organisation_name, Donor.email,
-               Donor.created_at, DonorStats.lifetime_minor, DonorStats.gift_count, DonorStats.first_gift_at)
+               func.coalesce(Donor.supporter_since, Donor.created_at).label("created_at"), DonorStats.lifetime_minor,
+               DonorStats.gift_count, DonorStats.first_gift_at)
         .outerjoin(DonorStats, DonorStats.donor_id == Donor.id).where(Donor.id.in_(donor_ids))
     ).all()
     portal_url = external_url("/me/")

@@ -1,0 +1,117 @@
+"""Checking a batch's rows a chunk at a time: the shared machinery of the donor and gift checkers."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Iterator
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from portal.donors.imports.fields import DONOR_IDENTIFIERS, DONOR_TARGETS, GIFT_TARGETS, TARGETS
+from portal.donors.imports.reading import batch_table
+from portal.donors.models import ImportBatch
+from portal.settings.services import organisation
+from portal.timeutil import utcnow
+
+CHUNK = 1000
+
+
+@dataclass
+class Checked:
+    row: int
+    values: dict
+    ok: bool  # False when the row already has a problem; the database checks still report theirs
+
+
+@dataclass
+class Chunk:
+    valid: list[Checked]
+    problems: list[dict]
+    rows_done: int
+
+
+class RowChecker(ABC):
+    """Checks a batch's rows a chunk at a time: each row on its own, then the chunk against the database.
+
+    recheck=True is the import's second look, inside its transaction: the rows that failed the check are
+    passed over (staff chose to skip them), and what cannot have changed since (an email's spelling) is not
+    checked again; everything the database or the calendar decides is.
+    """
+
+    def __init__(self, batch: ImportBatch, *, recheck: bool = False):
+        self.recheck = recheck
+        self.skipped_rows = {p["row"] for p in batch.errors or [] if p["level"] == "error"} if recheck else set()
+        org = organisation()
+        self.currency, self.tz = org.currency, org.timezone
+        try:
+            self.today = datetime.now(ZoneInfo(org.timezone)).date()
+        except (ZoneInfoNotFoundError, ValueError):
+            self.today = utcnow().date()
+        self.table = batch_table(batch)
+        mapping = batch.mapping or {}
+        self.kind = batch.kind
+        self.columns = {name: index for index, name in enumerate(mapping.get("columns", [])) if name}
+        self.day_first = bool(mapping.get("day_first", True))
+        self.headers = self.table.headers
+
+    def chunks(self) -> Iterator[Chunk]:
+        pending: list[tuple[int, list[str]]] = []
+        done = 0
+        for number, cells in self.table.rows():
+            pending.append((number, cells))
+            if len(pending) == CHUNK:
+                done += len(pending)
+                yield self._chunk(pending, done)
+                pending = []
+        if pending:
+            done += len(pending)
+            yield self._chunk(pending, done)
+
+    def _chunk(self, rows: list[tuple[int, list[str]]], done: int) -> Chunk:
+        problems: list[dict] = []
+        checked = []
+        for number, cells in rows:
+            if number in self.skipped_rows:
+                continue
+            raw = {name: (cells[index].strip() if index < len(cells) else "") for name, index in self.columns.items()}
+            row_problems: list[dict] = []
+            values = self.check_row(number, raw, row_problems)
+            problems.extend(row_problems)
+            checked.append(Checked(number, values, not any(p["level"] == "error" for p in row_problems)))
+        return Chunk(self.check_against_database(checked, problems), problems, done)
+
+    def problem(self, problems: list[dict], row: int, field_name: str | None, value: str, message: str,
+                level: str = "error", *, overridable: bool = False) -> None:
+        """Levels: "error" (the row is not imported), "warning" (imported, with a note) and "on_file" (already
+        on file, so not imported; staff may import an overridable one anyway)."""
+        column = self.headers[self.columns[field_name]] if field_name in self.columns else ""
+        problem = {"row": row, "column": column, "value": value[:120], "message": message, "level": level}
+        if overridable:
+            problem["overridable"] = True
+        problems.append(problem)
+
+    @abstractmethod
+    def check_row(self, number: int, raw: dict, problems: list[dict]) -> dict:
+        """The row's typed values; its problems are appended to `problems`."""
+
+    @abstractmethod
+    def check_against_database(self, checked: list[Checked], problems: list[dict]) -> list[Checked]:
+        """Add the problems found with the database (one query per kind of check) for every row of a chunk,
+        and return the rows that are valid: no problem of their own and none from the database."""
+
+    @abstractmethod
+    def preview(self, item: Checked) -> list[str]:
+        """The cells shown for a valid row, in the order of preview_columns()."""
+
+
+def preview_fields(kind: str, mapped) -> list[str]:
+    """The fields a preview row shows, in order: the mapped ones (for gifts, the matched donor instead of
+    the columns that identify them)."""
+    if kind == "gifts":
+        return ["donor"] + [name for name in GIFT_TARGETS if name in mapped and name not in DONOR_IDENTIFIERS]
+    return [name for name in DONOR_TARGETS if name in mapped]
+
+
+def preview_columns(batch: ImportBatch) -> list[str]:
+    labels = {"donor": "Donor", **{name: target.label for name, target in TARGETS[batch.kind].items()}}
+    return [labels[name] for name in preview_fields(batch.kind, (batch.mapping or {}).get("columns", []))]
