@@ -1,6 +1,6 @@
 """security: sealed account-email links, revocable sessions, two-factor sign-in
 
-Revision ID: 0014_security_sessions
+Revision ID: 0015_security_sessions
 Revises: 0014_audit_log
 Create Date: 2026-12-07 14:40:00
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = '0014_security_sessions'
+revision = '0015_security_sessions'
 down_revision = '0014_audit_log'
 branch_labels = None
 depends_on = None

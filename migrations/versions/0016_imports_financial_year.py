@@ -1,7 +1,7 @@
 """imports that can run twice, supporter since, and the financial year
 
-Revision ID: 0017_imports_financial_year
-Revises: 0014_audit_log
+Revision ID: 0016_imports_financial_year
+Revises: 0015_security_sessions
 Create Date: 2026-12-07 14:30:00
 
 """
@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = '0017_imports_financial_year'
-down_revision = '0014_audit_log'
+revision = '0016_imports_financial_year'
+down_revision = '0015_security_sessions'
 branch_labels = None
 depends_on = None
 
