@@ -131,7 +131,7 @@ def add_imported_donors(rows: list[dict], *, summary: str, actor=None, consent_s
             set_marketing_consent(donor, True, source=consent_source, record_touchpoint=False)
         records.append({
             **{name: getattr(donor, name) for name in PROFILE_FIELDS},
-            "name_key": donor.name_key, "first_key": donor.first_key, "external_ref": values.get("external_ref") or None,
+            "name_key": donor.name_key, "first_key": donor.first_key, "match_key": donor.match_key, "external_ref": values.get("external_ref") or None,
             "marketing_opt_in": donor.marketing_opt_in, "marketing_consent_at": donor.marketing_consent_at,
             "marketing_consent_source": donor.marketing_consent_source, "unsubscribed_at": None,
             "created_at": now, "updated_at": now,

@@ -17,3 +17,5 @@ class Organisation(db.Model):
     timezone: Mapped[str] = mapped_column(String(64), default="Europe/London")
     support_email: Mapped[str] = mapped_column(String(254), default="support@harbourtrust.example")
     impact_line: Mapped[str] = mapped_column(String(300), default="Every £25 keeps a family's lifeboat crew trained for a month.")
+    # Anonymise donors with no gift or contact for this many years; None leaves everyone as they are.
+    retention_years: Mapped[int | None] = mapped_column(default=None)

@@ -2,6 +2,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
+    from portal.support import donor_records
     from portal.support import services, views
     from portal.web import add_home_tiles, add_panel, add_staff_nav
 
@@ -12,3 +13,4 @@ def init_app(app: Flask) -> None:
     add_home_tiles(app, views.open_tasks_tile)
     add_panel(app, "staff_donor_side", views.donor_panel)
     services.register_source("ticket", "Support ticket", views.describe_ticket)
+    donor_records.register()
