@@ -88,6 +88,8 @@ class Donor(db.Model):
 
     @property
     def display_name(self) -> str:
+        if self.erased_at is not None:
+            return f"Erased donor #{self.id}"
         if self.kind == "organisation":
             return self.organisation_name or "(unnamed organisation)"
         name = f"{self.first_name} {self.last_name}".strip()
@@ -95,6 +97,8 @@ class Donor(db.Model):
 
     @property
     def salutation_name(self) -> str:
+        if self.erased_at is not None:
+            return "friend"
         if self.kind == "organisation":
             return self.organisation_name or "friend"
         return self.first_name or "friend"

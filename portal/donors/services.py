@@ -85,9 +85,20 @@ def _apply_profile(donor: Donor, values: dict) -> None:
     donor.refresh_keys()
 
 
-def create_donor(values: dict, *, actor=None, consent_source: str = "staff", commit: bool = True) -> Donor:
+ERASED_EMAIL_MESSAGE = ("A donor with this email address asked us to erase their data. Add them again only if they "
+                        "have asked to be added: tick the box to confirm.")
+
+
+def create_donor(values: dict, *, actor=None, consent_source: str = "staff", commit: bool = True,
+                 confirm_erased_email: bool = True) -> Donor:
+    """Add a donor. With confirm_erased_email=False (the staff form until the box is ticked) an address
+    whose donor was erased is refused, so nobody is added back by accident."""
+    from portal.privacy.erasure import was_erased
+
     if email_taken(values.get("email")):
         raise DonorError("Another donor already has this email address.", "email")
+    if not confirm_erased_email and was_erased(values.get("email")):
+        raise DonorError(ERASED_EMAIL_MESSAGE, "email")
     donor = Donor()
     _apply_profile(donor, values)
     db.session.add(donor)
@@ -184,6 +195,23 @@ def set_marketing_consent(donor: Donor, opted_in: bool, *, source: str, actor=No
         journey.record(donor.id, "consent_changed",
                        ("Opted in to" if opted_in else "Opted out of") + f" marketing email ({source})",
                        actor=actor, data={"marketing_opt_in": opted_in, "source": source})
+
+
+ERASED_FIELDS = ("title", "first_name", "last_name", "organisation_name", "phone", "address_line1", "address_line2",
+                 "city", "region", "postcode", "country", "source", "notes")
+
+
+def anonymise_donor(donor: Donor) -> None:
+    """Remove the donor's personal data from their record and mark it erased (no commit). The row stays, so
+    gifts, plans and every other row the reports count keep their donor; it just no longer says who."""
+    for name in ERASED_FIELDS:
+        setattr(donor, name, "")
+    donor.email = donor.birthday = donor.external_ref = None
+    donor.marketing_opt_in, donor.marketing_consent_source = False, "erased"
+    donor.unsubscribed_at = donor.unsubscribed_at or utcnow()
+    donor.tags, donor.interests = [], []
+    donor.erased_at = utcnow()
+    donor.refresh_keys()
 
 
 def get_donor(donor_id: int) -> Donor | None:
