@@ -114,11 +114,11 @@ def _init_web(app: Flask) -> None:
 
 def _init_blueprints(app: Flask) -> None:
     """Each domain registers its blueprints and extension points (nav, panels, tiles) in its init_app."""
-    from portal import (auth, donors, engagement, feedback, giving, insights, journey, kb, loyalty, retention,
+    from portal import (auth, donors, engagement, feedback, giving, insights, journey, kb, loyalty, privacy, retention,
                         selfservice, settings, staff, support)
 
     for domain in (auth, staff, donors, giving, journey, settings, engagement, support, feedback, retention, loyalty,
-                   selfservice, kb, insights):
+                   selfservice, kb, insights, privacy):
         domain.init_app(app)
 
 

@@ -52,6 +52,7 @@ def add_history(donor, *, amount: int, points: int, words: str, staff=None, logi
         Gift(donor_id=donor.id, amount_minor=amount * 2, currency="GBP", received_at=datetime(2026, 2, 1), fund="General"),
         Touchpoint(donor_id=donor.id, kind="inquiry", occurred_at=when, summary=f"{donor.first_name} asked: {words}",
                    data={"email": donor.email}),
+        Touchpoint(donor_id=donor.id, kind="portal_login", occurred_at=when, channel="portal", actor_label=donor.display_name),
         PointsEntry(donor_id=donor.id, kind="earn", points=points, reason="gift", source_key=f"test:{donor.id}:earn", occurred_at=when),
         LoyaltyAccount(donor_id=donor.id),
         EmailMessage(donor_id=donor.id, to_email=donor.email or "x@example.org", subject=f"Thank you, {donor.first_name}",

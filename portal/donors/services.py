@@ -24,6 +24,14 @@ class DonorError(ValueError):
         self.field_name = field_name
 
 
+class PossibleDuplicates(DonorError):
+    """The new donor looks like someone already recorded; staff choose that donor or create anyway."""
+
+    def __init__(self, candidates: list):
+        super().__init__("This may be a donor we already have.")
+        self.candidates = candidates
+
+
 PROFILE_FIELDS = ("kind", "title", "first_name", "last_name", "organisation_name", "email", "phone", "birthday",
                   "address_line1", "address_line2", "city", "region", "postcode", "country",
                   "preferred_channel", "source", "notes")
@@ -90,15 +98,20 @@ ERASED_EMAIL_MESSAGE = ("A donor with this email address asked us to erase their
 
 
 def create_donor(values: dict, *, actor=None, consent_source: str = "staff", commit: bool = True,
-                 confirm_erased_email: bool = True) -> Donor:
-    """Add a donor. With confirm_erased_email=False (the staff form until the box is ticked) an address
-    whose donor was erased is refused, so nobody is added back by accident."""
+                 confirm_erased_email: bool = True, allow_duplicates: bool = True) -> Donor:
+    """Add a donor. The staff form passes False for the two checks until staff confirm: an address whose
+    donor was erased is refused, and likely duplicates raise PossibleDuplicates with the candidates."""
+    from portal.donors.duplicates import candidates_for
     from portal.privacy.erasure import was_erased
 
     if email_taken(values.get("email")):
         raise DonorError("Another donor already has this email address.", "email")
     if not confirm_erased_email and was_erased(values.get("email")):
         raise DonorError(ERASED_EMAIL_MESSAGE, "email")
+    if not allow_duplicates:
+        candidates = candidates_for(values)
+        if candidates:
+            raise PossibleDuplicates(candidates)
     donor = Donor()
     _apply_profile(donor, values)
     db.session.add(donor)

@@ -5,7 +5,7 @@ from flask import Blueprint, Response, current_app, abort, flash, redirect, rend
 from flask_login import current_user
 
 from portal.auth.access import require_staff, roles_required
-from portal.donors import services
+from portal.donors import duplicates, services
 from portal.donors.forms import DonorForm, InteractionForm
 from portal.extensions import db
 from portal.giving import services as giving
@@ -69,15 +69,33 @@ def _form_values(form: DonorForm) -> dict:
 @roles_required("fundraiser")
 def create():
     form = DonorForm()
+    candidates = []
     if form.validate_on_submit():
         try:
-            donor = services.create_donor(_form_values(form), actor=current_user)
+            donor = services.create_donor(_form_values(form), actor=current_user, allow_duplicates=form.create_anyway.data,
+                                          confirm_erased_email=form.confirm_erased_email.data)
+        except services.PossibleDuplicates as exc:
+            db.session.rollback()
+            candidates = exc.candidates
         except services.DonorError as exc:
             getattr(form, exc.field_name or "email").errors.append(str(exc))
         else:
             flash(f"{donor.display_name} added.", "success")
             return redirect(url_for("donors.show", donor_id=donor.id), code=303)
-    return render_template("donors/form.html", form=form, donor=None), (400 if form.errors else 200)
+    erased_email = services.ERASED_EMAIL_MESSAGE in form.email.errors or form.confirm_erased_email.data
+    return render_template("donors/form.html", form=form, donor=None, candidates=candidates, erased_email=erased_email), \
+        (400 if form.errors else (409 if candidates else 200))
+
+
+@bp.route("/check-duplicates")
+@roles_required("fundraiser")
+def check_duplicates():
+    """While a new donor is typed in: the donors they may already be."""
+    form = DonorForm(formdata=request.args, meta={"csrf": False})
+    values = {name: getattr(form, name).data for name in ("kind", "first_name", "last_name", "organisation_name", "phone",
+                                                          "address_line1", "city", "postcode")}
+    values["birthday"] = form.birthday.data if form.birthday.validate(form) else None
+    return render_template("donors/_duplicates.html", candidates=duplicates.candidates_for(values), inline=True)
 
 
 @bp.route("/<int:donor_id>/edit", methods=["GET", "POST"])

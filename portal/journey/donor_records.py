@@ -14,8 +14,9 @@ def move(from_id: int, to_id: int) -> None:
 
 def erase(donor_id: int) -> None:
     """Keep what happened and when (reports count touchpoints by kind and time); drop the words and details,
-    which can quote the donor, name them or carry their address."""
-    db.session.execute(update(Touchpoint).where(Touchpoint.donor_id == donor_id).values(summary="", data=None))
+    which can quote the donor, name them or carry their address, and the actor's name (the donor's own
+    portal actions carry it). A staff actor is still known by their user id."""
+    db.session.execute(update(Touchpoint).where(Touchpoint.donor_id == donor_id).values(summary="", data=None, actor_label=""))
 
 
 def export(donor_id: int) -> dict[str, list[dict]]:

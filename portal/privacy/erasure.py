@@ -27,7 +27,8 @@ def was_erased(email: str | None) -> bool:
     return bool(email) and db.session.get(ErasedEmail, email_hash(email)) is not None
 
 
-def erase_donor(donor_id: int, *, actor=None, actor_label: str = "", reason: str = "request", commit: bool = True) -> None:
+def erase_donor(donor_id: int, *, actor=None, actor_label: str = "", reason: str = "request", ip_address: str = "",
+                commit: bool = True) -> None:
     """Erase one donor's personal data in one transaction. `reason` is "request" (the donor asked) or
     "retention" (the organisation's retention policy)."""
     from portal.audit import services as audit
@@ -39,7 +40,7 @@ def erase_donor(donor_id: int, *, actor=None, actor_label: str = "", reason: str
         raise DonorError("This donor's personal data has already been erased.")
     audit.record("donor.erasure_requested", actor=actor, actor_label=actor_label, donor_id=donor_id,
                  summary="Erasure of personal data " + ("requested" if reason == "request" else "due under the retention policy"),
-                 detail={"reason": reason})
+                 detail={"reason": reason}, ip_address=ip_address)
     if donor.email and db.session.get(ErasedEmail, email_hash(donor.email)) is None:
         db.session.add(ErasedEmail(email_hash=email_hash(donor.email)))
     erased_by = []
@@ -51,7 +52,8 @@ def erase_donor(donor_id: int, *, actor=None, actor_label: str = "", reason: str
     db.session.execute(delete(DuplicatePair).where(or_(DuplicatePair.donor_a_id == donor_id, DuplicatePair.donor_b_id == donor_id)))
     anonymise_donor(donor)
     audit.record("donor.erased", actor=actor, actor_label=actor_label, donor_id=donor_id,
-                 summary="Personal data erased; gifts kept on the anonymous record", detail={"domains": erased_by})
+                 summary="Personal data erased; gifts kept on the anonymous record", detail={"domains": erased_by},
+                 ip_address=ip_address)
     if commit:
         db.session.commit()
 

@@ -55,3 +55,12 @@ def update_organisation(*, name: str, currency: str, timezone: str, support_emai
     org.support_email, org.impact_line = support_email.strip(), impact_line.strip()
     db.session.commit()
     return org
+
+
+def set_retention_years(years: int | None) -> Organisation:
+    """The retention period in years (None: off); the privacy domain checks and audits it. No commit."""
+    if years is not None and not 1 <= years <= 100:
+        raise SettingsError("Enter a number of years from 1 to 100.", "retention_years")
+    org = organisation()
+    org.retention_years = years
+    return org
