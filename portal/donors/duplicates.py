@@ -22,6 +22,7 @@ from itertools import combinations
 
 from sqlalchemy import delete, func, select, tuple_
 
+from portal import jobs
 from portal.donors.models import Donor, DuplicatePair
 from portal.donors.nicknames import NICKNAMES
 from portal.extensions import db
@@ -207,8 +208,6 @@ def find_pairs() -> dict[tuple[int, int], tuple[int, list[str]]]:
 def scan() -> dict[str, int]:
     """Refresh the review queue: add new pairs, update open ones, drop open pairs no longer alike.
     Pairs staff marked "not a duplicate" stay so, whatever the scan finds. Commits."""
-    from portal import jobs
-
     found = find_pairs()
     existing = {(row.donor_a_id, row.donor_b_id): row for row in db.session.scalars(select(DuplicatePair))}
     now = utcnow()
@@ -235,6 +234,11 @@ def scan() -> dict[str, int]:
     db.session.commit()
     jobs.report_progress(1, 1, f"{len(found)} likely duplicate pairs")
     return {"pairs": len(found), "added": added, "updated": updated, "removed": len(gone)}
+
+
+@jobs.job
+def scan_job() -> dict[str, int]:
+    return scan()
 
 
 def review_queue(*, page: int = 1, per_page: int = 25) -> tuple[list[DuplicatePair], int]:

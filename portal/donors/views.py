@@ -5,7 +5,7 @@ from flask import Blueprint, Response, current_app, abort, flash, redirect, rend
 from flask_login import current_user
 
 from portal.auth.access import require_staff, roles_required
-from portal.donors import duplicates, services
+from portal.donors import duplicates, merge, services
 from portal.donors.forms import DonorForm, InteractionForm
 from portal.extensions import db
 from portal.giving import services as giving
@@ -22,7 +22,11 @@ bp.before_request(require_staff)
 def _donor_or_404(donor_id: int):
     donor = services.get_donor(donor_id)
     if donor is None:
-        abort(404)
+        survivor_id = merge.resolve(donor_id)
+        if survivor_id is None:
+            abort(404)
+        # A merged-away donor's links and bookmarks lead to the record it was merged into.
+        abort(redirect(url_for(request.endpoint, **{**request.view_args, "donor_id": survivor_id}), code=301))
     return donor
 
 
