@@ -4,6 +4,7 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     from portal import schedule, sweep
     from portal.donors import duplicates, imports
+    from portal.donors.bulk_views import bp as bulk_bp
     from portal.donors.duplicate_views import bp as duplicates_bp
     from portal.donors.import_views import bp as imports_bp
     from portal.donors.views import bp
@@ -12,6 +13,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.register_blueprint(imports_bp)
     app.register_blueprint(duplicates_bp)
+    app.register_blueprint(bulk_bp)
     add_page_action(app, "donors", "imports.index", "Import CSV", ("fundraiser",))
     add_page_action(app, "donors", "duplicates.index", "Duplicates", ("fundraiser",))
     schedule.register("duplicate_scan", duplicates.scan_job, "20 2 * * *", queue="reports",
