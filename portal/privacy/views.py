@@ -13,7 +13,7 @@ from portal.tokens import TokenError
 
 staff_bp = Blueprint("privacy", __name__, url_prefix="/staff/privacy")
 staff_bp.before_request(require_staff)
-me_bp = Blueprint("me_data", __name__, url_prefix="/me/details/data")
+me_bp = Blueprint("mydata", __name__, url_prefix="/me/details/data")
 me_bp.before_request(require_donor)
 download_bp = Blueprint("data_download", __name__)
 
@@ -96,9 +96,9 @@ def mine():
     if request.method == "POST":
         export.request_export(donor_id, requested_by=current_user, by_donor=True)
         flash("We are putting your data together. It takes a moment; the download appears below.", "success")
-        return redirect(url_for("me_data.mine"), code=303)
+        return redirect(url_for("mydata.mine"), code=303)
     exports = export.exports_for(donor_id)
-    return render_template("privacy/me_data.html", exports=exports, download_token=export.download_token,
+    return render_template("privacy/mydata.html", exports=exports, download_token=export.download_token,
                            progress={e.id: job_progress(e.job_id) for e in exports if e.status == "queued"})
 
 
