@@ -136,7 +136,8 @@ class HistoryGenerator:
         name_key = org_name.lower() if is_org else f"{last} {first}".lower()
         out.donors.append((
             donor_id, "organisation" if is_org else "individual", "", first, last, org_name, name_key, first.lower(),
-            match_key("organisation" if is_org else "individual", first, last, org_name), email, f"07{rng.randrange(100000000, 999999999)}", birthday, street, "", city, "", postcode, "United Kingdom",
+            match_key("organisation" if is_org else "individual", first, last, org_name),
+            email, f"07{rng.randrange(100000000, 999999999)}", birthday, street, "", city, "", postcode, "United Kingdom",
             rng.choice(["email", "email", "email", "phone", "post"]), rng.choice(SOURCES), "",
             opted_in, created if opted_in or unsubscribed else None, "signup form" if opted_in or unsubscribed else "",
             self.when(created) if unsubscribed else None, created, created,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, func, select
+from sqlalchemy import func, select
 
 from portal.auth.services import create_user
 from portal.donors.preferences import TopicOptOut

@@ -142,3 +142,33 @@ def test_a_donor_downloads_their_data_from_their_details(app, live_server, page:
         assert {"profile.csv", "gifts.csv", "summary.html"} <= names
         assert "Lifeboats" in archive.read("gifts.csv").decode()
         assert "Amelia Clarke" in archive.read("summary.html").decode()
+
+
+def test_an_administrator_erases_a_donor_and_previews_retention(app, live_server, page: Page):
+    with app.app_context():
+        make_user("admin", "admin@harbour.example.org", name="Ada Admin")
+        donor = make_donor(first_name="Philippa", last_name="Quennell", email="philippa@example.org", phone="07700 911482")
+        make_gift(donor.id, 2500, fund="Lifeboats")
+        donor_id = donor.id
+    sign_in(page, live_server, "admin@harbour.example.org")
+    page.goto(f"{live_server}/staff/donors/{donor_id}")
+    panel = page.get_by_role("region", name="Data rights")
+    expect(panel.get_by_role("button", name="Export their data")).to_be_visible()
+    panel.get_by_role("link", name="Erase personal data…").click()
+    page.get_by_label("Type ERASE to confirm").fill("erase")
+    page.get_by_role("button", name="Erase personal data").click()
+    expect(page.get_by_role("alert")).to_contain_text("Type ERASE in capitals to confirm.")
+    screenshots(page, "privacy-erase")
+    page.get_by_label("Type ERASE to confirm").fill("ERASE")
+    page.get_by_role("button", name="Erase personal data").click()
+    expect(page).to_have_url(re.compile(rf"/staff/donors/{donor_id}$"))
+    expect(page.get_by_role("heading", name=f"Erased donor #{donor_id}")).to_be_visible()
+    expect(page.get_by_text("Philippa")).to_have_count(0)
+    screenshots(page, "privacy-erased-donor")
+
+    page.get_by_role("link", name="Data retention").click()
+    htmx_ready(page)
+    expect(page.get_by_text("The policy is off")).to_be_visible()
+    page.get_by_label("Years without a gift or contact").fill("7")
+    expect(page.locator("#retention-preview")).to_contain_text("0 donors with no gift or contact")
+    screenshots(page, "privacy-retention")

@@ -3,11 +3,11 @@ import csv
 import io
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from portal.audit.models import AuditEvent
 from portal.donors import bulk_actions
-from portal.donors.models import Donor, Tag, donor_tags
+from portal.donors.models import Tag, donor_tags
 from portal.engagement.models import Segment, Workflow, WorkflowRun, WorkflowStep
 from portal.extensions import db
 from portal.retention.models import RelationshipManager
