@@ -28,7 +28,10 @@ def _without_free_text(answers: list | None) -> list:
 
 
 def erase(donor_id: int) -> None:
-    """Scores stay in the satisfaction figures; what the donor wrote in their own words goes."""
+    """Scores stay in the satisfaction figures; what the donor wrote in their own words goes, and no
+    invitation still waiting is sent."""
+    db.session.execute(update(SurveyInvitation).where(SurveyInvitation.donor_id == donor_id, SurveyInvitation.status == "scheduled")
+                       .values(status="cancelled"))
     for response in db.session.scalars(select(SurveyResponse).where(SurveyResponse.donor_id == donor_id, SurveyResponse.has_comment.is_(True))):
         response.answers = _without_free_text(response.answers)
 

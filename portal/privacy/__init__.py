@@ -5,6 +5,7 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     from portal import schedule
+    from portal.donors import records
     from portal.privacy import export, retention, views
     from portal.web import add_panel
 
@@ -12,6 +13,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(views.me_bp)
     app.register_blueprint(views.download_bp)
     add_panel(app, "staff_donor_side", views.data_rights_panel)
+    records.register("privacy", move=export.discard_for_merge)
     schedule.register("data_exports_expire", export.delete_expired, "15 * * * *",
                       description="Delete data exports past their seven days")
     schedule.register("retention_policy", retention.apply_policy_job, "45 2 * * *",

@@ -9,7 +9,7 @@ import zipfile
 from datetime import timedelta
 
 from flask import render_template
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from portal import jobs
 from portal.donors import records
@@ -36,7 +36,8 @@ def request_export(donor_id: int, *, requested_by, by_donor: bool = False) -> Da
     db.session.add(export)
     db.session.flush()
     export.job_id = jobs.enqueue_after_commit("default", build_export, export.id)
-    audit.record("donor.export", actor=requested_by, donor_id=donor_id,
+    # A donor's own request is labelled as such, not with their address: the trail must not keep it after an erasure.
+    audit.record("donor.export", actor=requested_by, actor_label="the donor, from their portal" if by_donor else "", donor_id=donor_id,
                  summary="Access request: data export " + ("requested by the donor" if by_donor else "started by staff"),
                  detail={"export_id": export.id, "by_donor": by_donor})
     db.session.commit()
@@ -97,6 +98,11 @@ def build_export(export_id: int) -> None:
     export.status, export.finished_at, export.expires_at = "ready", now, now + KEEP_FOR
     db.session.commit()
     jobs.report_progress(1, 1, "Ready to download")
+
+
+def discard_for_merge(from_id: int, to_id: int) -> None:
+    """A merged-away donor's exports describe a record that no longer exists; the survivor can ask anew."""
+    db.session.execute(delete(DataExport).where(DataExport.donor_id == from_id))
 
 
 def exports_for(donor_id: int) -> list[DataExport]:

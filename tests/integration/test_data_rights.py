@@ -61,6 +61,7 @@ def test_the_donor_downloads_everything_about_them_from_their_details(app, ameli
     with app.app_context():
         [event] = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "donor.export")).all()
         assert event.donor_id == donor_id and event.detail["by_donor"] is True
+        assert event.actor_label == "the donor, from their portal"  # not her address, which an erasure removes
 
 
 def test_links_are_for_staff_and_the_donor_only_and_expire_after_seven_days(app, amelia, staff_client):

@@ -117,6 +117,21 @@ def test_request_and_completion_are_audited_without_the_data(erased_and_kept):
     assert NAME.lower() not in text and EMAIL not in text
 
 
+def test_nothing_waiting_is_sent_after_erasure(erased_and_kept):
+    from portal.engagement.models import EmailMessage
+    from portal.feedback.models import Survey, SurveyInvitation
+
+    staff, donor_id, _ = erased_and_kept
+    survey = db.session.scalar(select(Survey))
+    waiting = SurveyInvitation(survey_id=survey.id, donor_id=donor_id, source_key="gift:99", status="scheduled")
+    pending = EmailMessage(donor_id=donor_id, to_email=EMAIL, subject="Soon", text_body="Hello", idempotency_key="later",
+                           message_id="<later@example.org>", status="pending")
+    db.session.add_all([waiting, pending])
+    db.session.commit()
+    erasure.erase_donor(donor_id, actor=staff)
+    assert (waiting.status, pending.status, pending.to_email) == ("cancelled", "skipped", "erased")
+
+
 def test_erasing_twice_is_refused(erased_and_kept):
     staff, donor_id, _ = erased_and_kept
     erasure.erase_donor(donor_id, actor=staff)
