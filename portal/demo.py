@@ -21,6 +21,7 @@ from sqlalchemy import Date, DateTime, func, select, text
 
 from portal.auth.models import User
 from portal.auth.services import create_user
+from portal.donors.names import match_key
 from portal.donors.models import Donor, Tag
 from portal.extensions import db
 from portal.giving.models import PLAN_KINDS
@@ -65,7 +66,7 @@ class Generated:
     donor_interests: list[tuple] = field(default_factory=list)
 
 
-DONOR_COLUMNS = ("id", "kind", "title", "first_name", "last_name", "organisation_name", "name_key", "first_key", "email",
+DONOR_COLUMNS = ("id", "kind", "title", "first_name", "last_name", "organisation_name", "name_key", "first_key", "match_key", "email",
                  "phone", "birthday", "address_line1", "address_line2", "city", "region", "postcode", "country",
                  "preferred_channel", "source", "notes", "marketing_opt_in", "marketing_consent_at",
                  "marketing_consent_source", "unsubscribed_at", "created_at", "updated_at")
@@ -135,6 +136,7 @@ class HistoryGenerator:
         name_key = org_name.lower() if is_org else f"{last} {first}".lower()
         out.donors.append((
             donor_id, "organisation" if is_org else "individual", "", first, last, org_name, name_key, first.lower(),
+            match_key("organisation" if is_org else "individual", first, last, org_name),
             email, f"07{rng.randrange(100000000, 999999999)}", birthday, street, "", city, "", postcode, "United Kingdom",
             rng.choice(["email", "email", "email", "phone", "post"]), rng.choice(SOURCES), "",
             opted_in, created if opted_in or unsubscribed else None, "signup form" if opted_in or unsubscribed else "",

@@ -1,6 +1,6 @@
 """Every domain's tables, imported in one place so the metadata is complete."""
 from portal.auth.models import User  # noqa: F401
-from portal.donors.models import Donor, ImportBatch, Tag  # noqa: F401
+from portal.donors.models import Donor, DonorRedirect, DuplicatePair, ErasedEmail, ImportBatch, Tag  # noqa: F401
 from portal.giving.models import DonorStats, Gift, RecurringPlan  # noqa: F401
 from portal.journey.models import Touchpoint  # noqa: F401
 from portal.settings.models import Organisation  # noqa: F401
@@ -13,3 +13,4 @@ from portal.feedback.models import Survey, SurveyInvitation, SurveyResponse  # n
 from portal.retention.models import Alert, RiskScore  # noqa: F401
 from portal.insights.models import DonorMilestones, ReportSnapshot  # noqa: F401
 from portal.audit.models import AuditEvent  # noqa: F401
+from portal.privacy.models import DataExport  # noqa: F401

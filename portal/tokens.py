@@ -16,6 +16,7 @@ MAX_AGE = {
     "invitation": 60 * 60 * 24 * 14,
     "signup": 60 * 60 * 24 * 2,
     "password_reset": 60 * 60 * 2,
+    "data_export": 60 * 60 * 24 * 7,
 }
 
 

@@ -7,6 +7,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
+    from portal.auth import donor_records
     from flask_login import user_logged_in
 
     from portal import web
@@ -21,3 +22,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(donor_security_bp)
     user_logged_in.connect(record_portal_login, app)
     web.add_panel(app, "staff_donor_side", portal_access_panel)
+    donor_records.register()

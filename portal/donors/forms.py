@@ -35,6 +35,9 @@ class DonorForm(FlaskForm):
     interests = StringField("Interests", validators=[Optional(), Length(max=500)], description="Causes they care about, separated with commas")
     marketing_opt_in = BooleanField("Agreed to receive marketing email")
     notes = TextAreaField("Notes", validators=[Optional(), Length(max=5000)])
+    # Staff confirmations the form asks for only when needed (see services.create_donor).
+    confirm_erased_email = BooleanField("They asked to be added again")
+    create_anyway = BooleanField("Create anyway")
 
     def validate_last_name(self, field):
         if self.kind.data == "individual" and not (field.data or "").strip() and not (self.first_name.data or "").strip():

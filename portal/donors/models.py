@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Column, ForeignKey, Index, String, Table, Text
+from sqlalchemy import Column, ForeignKey, Index, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from portal.donors.names import match_key
 from portal.extensions import db
 from portal.timeutil import utcnow
 
@@ -46,6 +47,7 @@ class Donor(db.Model):
         Index("ix_donors_first_key", "first_key", "name_key", "id"),
         Index("ix_donors_email_name_key", "email", "name_key", "id"),
         Index("ix_donors_created_at", "created_at"),
+        Index("ix_donors_match_key", "match_key"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -57,6 +59,8 @@ class Donor(db.Model):
     # Lower-cased keys for prefix search with a plain b-tree index on any database.
     name_key: Mapped[str] = mapped_column(String(200), default="")
     first_key: Mapped[str] = mapped_column(String(80), default="")
+    # The name with accents, case, nicknames and word order folded away: likely duplicates share it.
+    match_key: Mapped[str] = mapped_column(String(200), default="")
     email: Mapped[str | None] = mapped_column(String(254), unique=True)  # stored lower-case
     phone: Mapped[str] = mapped_column(String(40), default="")
     birthday: Mapped[date | None]
@@ -78,6 +82,7 @@ class Donor(db.Model):
     # When they became a supporter: the earliest of joining (as an imported file says), their first gift and
     # their first touchpoint; the record's own creation time when nothing earlier is known.
     supporter_since: Mapped[datetime | None]
+    erased_at: Mapped[datetime | None]  # personal data removed at the donor's request; gifts stay
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -87,6 +92,8 @@ class Donor(db.Model):
 
     @property
     def display_name(self) -> str:
+        if self.erased_at is not None:
+            return f"Erased donor #{self.id}"
         if self.kind == "organisation":
             return self.organisation_name or "(unnamed organisation)"
         name = f"{self.first_name} {self.last_name}".strip()
@@ -99,6 +106,8 @@ class Donor(db.Model):
 
     @property
     def salutation_name(self) -> str:
+        if self.erased_at is not None:
+            return "friend"
         if self.kind == "organisation":
             return self.organisation_name or "friend"
         return self.first_name or "friend"
@@ -113,6 +122,7 @@ class Donor(db.Model):
         else:
             self.name_key = f"{self.last_name} {self.first_name}".strip().lower()
         self.first_key = self.first_name.strip().lower()
+        self.match_key = match_key(self.kind, self.first_name, self.last_name, self.organisation_name)
 
 
 class ImportBatch(db.Model):
@@ -140,3 +150,47 @@ class ImportBatch(db.Model):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
+
+
+class DuplicatePair(db.Model):
+    """Two donors the duplicate scan found alike, with why; staff merge them or mark them different.
+    The lower id is always donor_a, so a pair has one row whichever way round it was found."""
+
+    __tablename__ = "duplicate_pairs"
+    __table_args__ = (
+        UniqueConstraint("donor_a_id", "donor_b_id", name="uq_duplicate_pairs_pair"),
+        Index("ix_duplicate_pairs_status_score", "status", "score"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    donor_a_id: Mapped[int] = mapped_column(ForeignKey("donors.id", ondelete="CASCADE"))
+    donor_b_id: Mapped[int] = mapped_column(ForeignKey("donors.id", ondelete="CASCADE"), index=True)
+    score: Mapped[int] = mapped_column(default=0)
+    reasons: Mapped[list | None] = mapped_column(db.JSON)
+    status: Mapped[str] = mapped_column(String(20), default="open")  # open | not_duplicate
+    found_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    decided_at: Mapped[datetime | None]
+
+    donor_a = relationship(Donor, foreign_keys=[donor_a_id])
+    donor_b = relationship(Donor, foreign_keys=[donor_b_id])
+
+
+class DonorRedirect(db.Model):
+    """A donor id merged into another: links and bookmarks to the old id lead to the survivor."""
+
+    __tablename__ = "donor_redirects"
+
+    merged_id: Mapped[int] = mapped_column(primary_key=True)
+    donor_id: Mapped[int] = mapped_column(ForeignKey("donors.id", ondelete="CASCADE"), index=True)
+    merged_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ErasedEmail(db.Model):
+    """An address whose donor was erased (by the privacy domain's erasure), kept only as a hash: it is never emailed again, and a new donor
+    with it needs staff to confirm. The hash cannot be turned back into the address."""
+
+    __tablename__ = "erased_emails"
+
+    email_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    erased_at: Mapped[datetime] = mapped_column(default=utcnow)

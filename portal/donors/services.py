@@ -1,6 +1,7 @@
 """Donors: creating and editing them, consent, tags, and the filtered list staff work from."""
 from __future__ import annotations
 
+import hashlib
 import io
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -11,7 +12,8 @@ from sqlalchemy.orm import lazyload
 
 from portal import bulk_insert, csvfile
 from portal.audit import services as audit
-from portal.donors.models import DONOR_KINDS, Donor, Tag, donor_interests, donor_tags
+from portal.donors.duplicates import candidates_for
+from portal.donors.models import DONOR_KINDS, Donor, ErasedEmail, Tag, donor_interests, donor_tags
 from portal.extensions import db
 from portal.giving.models import DonorStats
 from portal.journey import services as journey
@@ -24,6 +26,14 @@ class DonorError(ValueError):
         self.field_name = field_name
 
 
+class PossibleDuplicates(DonorError):
+    """The new donor looks like someone already recorded; staff choose that donor or create anyway."""
+
+    def __init__(self, candidates: list):
+        super().__init__("This may be a donor we already have.")
+        self.candidates = candidates
+
+
 PROFILE_FIELDS = ("kind", "title", "first_name", "last_name", "organisation_name", "email", "phone", "birthday",
                   "address_line1", "address_line2", "city", "region", "postcode", "country",
                   "preferred_channel", "source", "notes")
@@ -32,6 +42,23 @@ PROFILE_FIELDS = ("kind", "title", "first_name", "last_name", "organisation_name
 def normalise_email(email: str | None) -> str | None:
     email = (email or "").strip().lower()
     return email or None
+
+
+def erased_email_hash(email: str) -> str:
+    return hashlib.sha256(email.encode()).hexdigest()
+
+
+def was_erased(email: str | None) -> bool:
+    """Whether this address belonged to a donor whose personal data was erased (only its hash is kept)."""
+    email = normalise_email(email)
+    return bool(email) and db.session.get(ErasedEmail, erased_email_hash(email)) is not None
+
+
+def remember_erased_email(email: str | None) -> None:
+    """Keep an erased donor's address as a hash, so it is never emailed again or re-added unasked (no commit)."""
+    email = normalise_email(email)
+    if email and db.session.get(ErasedEmail, erased_email_hash(email)) is None:
+        db.session.add(ErasedEmail(email_hash=erased_email_hash(email)))
 
 
 def email_taken(email: str | None, *, except_id: int | None = None) -> bool:
@@ -85,9 +112,22 @@ def _apply_profile(donor: Donor, values: dict) -> None:
     donor.refresh_keys()
 
 
-def create_donor(values: dict, *, actor=None, consent_source: str = "staff", commit: bool = True) -> Donor:
+ERASED_EMAIL_MESSAGE = ("A donor with this email address asked us to erase their data. Add them again only if they "
+                        "have asked to be added: tick the box to confirm.")
+
+
+def create_donor(values: dict, *, actor=None, consent_source: str = "staff", commit: bool = True,
+                 confirm_erased_email: bool = True, allow_duplicates: bool = True) -> Donor:
+    """Add a donor. The staff form passes False for the two checks until staff confirm: an address whose
+    donor was erased is refused, and likely duplicates raise PossibleDuplicates with the candidates."""
     if email_taken(values.get("email")):
         raise DonorError("Another donor already has this email address.", "email")
+    if not confirm_erased_email and was_erased(values.get("email")):
+        raise DonorError(ERASED_EMAIL_MESSAGE, "email")
+    if not allow_duplicates:
+        candidates = candidates_for(values)
+        if candidates:
+            raise PossibleDuplicates(candidates)
     donor = Donor()
     _apply_profile(donor, values)
     db.session.add(donor)
@@ -131,7 +171,7 @@ def add_imported_donors(rows: list[dict], *, summary: str, actor=None, consent_s
             set_marketing_consent(donor, True, source=consent_source, record_touchpoint=False)
         records.append({
             **{name: getattr(donor, name) for name in PROFILE_FIELDS},
-            "name_key": donor.name_key, "first_key": donor.first_key, "external_ref": values.get("external_ref") or None,
+            "name_key": donor.name_key, "first_key": donor.first_key, "match_key": donor.match_key, "external_ref": values.get("external_ref") or None,
             "marketing_opt_in": donor.marketing_opt_in, "marketing_consent_at": donor.marketing_consent_at,
             "marketing_consent_source": donor.marketing_consent_source, "unsubscribed_at": None,
             "supporter_since": values.get("supporter_since") or now, "created_at": now, "updated_at": now,
@@ -211,6 +251,23 @@ def set_marketing_consent(donor: Donor, opted_in: bool, *, source: str, actor=No
         journey.record(donor.id, "consent_changed",
                        ("Opted in to" if opted_in else "Opted out of") + f" marketing email ({source})",
                        actor=actor, data={"marketing_opt_in": opted_in, "source": source})
+
+
+ERASED_FIELDS = ("title", "first_name", "last_name", "organisation_name", "phone", "address_line1", "address_line2",
+                 "city", "region", "postcode", "country", "source", "notes")
+
+
+def anonymise_donor(donor: Donor) -> None:
+    """Remove the donor's personal data from their record and mark it erased (no commit). The row stays, so
+    gifts, plans and every other row the reports count keep their donor; it just no longer says who."""
+    for name in ERASED_FIELDS:
+        setattr(donor, name, "")
+    donor.email = donor.birthday = donor.external_ref = None
+    donor.marketing_opt_in, donor.marketing_consent_source = False, "erased"
+    donor.unsubscribed_at = donor.unsubscribed_at or utcnow()
+    donor.tags, donor.interests = [], []
+    donor.erased_at = utcnow()
+    donor.refresh_keys()
 
 
 def get_donor(donor_id: int) -> Donor | None:
@@ -363,6 +420,11 @@ def _matching_ids(criteria: _Criteria) -> Select:
     return _from_donors(criteria, Donor.id)
 
 
+def matching_ids(filters: DonorFilter) -> Select:
+    """The ids of every donor the filtered list shows, as one SELECT (for "all N matching")."""
+    return _matching_ids(_criteria(filters))
+
+
 def filtered_query(filters: DonorFilter) -> Select:
     criteria = _criteria(filters)
     return (select(Donor).outerjoin(DonorStats, DonorStats.donor_id == Donor.id)
@@ -478,14 +540,17 @@ def export_row_count(filters: DonorFilter) -> int:
     return db.session.scalar(select(func.count()).select_from(filtered_query(filters).subquery())) or 0
 
 
-def export_csv(filters: DonorFilter) -> Iterator[str]:
-    """Stream the filtered list as CSV, a page of rows at a time, so 100k donors never sit in memory."""
+def export_csv(filters: DonorFilter, *, only_ids: Select | None = None) -> Iterator[str]:
+    """Stream the filtered list (narrowed to `only_ids` when given) as CSV, a page of rows at a time, so
+    100k donors never sit in memory."""
     buffer = io.StringIO()
     writer = csvfile.writer(buffer)
     writer.writerow(EXPORT_COLUMNS)
     yield _drain(buffer)
     last_id = 0
     base = filtered_query(filters)
+    if only_ids is not None:
+        base = base.where(Donor.id.in_(only_ids))
     while True:
         batch = db.session.scalars(base.where(Donor.id > last_id).order_by(Donor.id).limit(1000)).unique().all()
         if not batch:

@@ -1,12 +1,12 @@
 """Staff pages for donors: the list, a donor's page and timeline, create and edit, export."""
 from datetime import datetime
 
-from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, stream_with_context, url_for
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, stream_with_context, url_for
 from flask_login import current_user
 
 from portal.audit import services as audit
 from portal.auth.access import require_staff, roles_required
-from portal.donors import services
+from portal.donors import duplicates, merge, services
 from portal.donors.forms import DonorForm, InteractionForm
 from portal.donors.models import Donor
 from portal.extensions import db
@@ -17,10 +17,20 @@ from portal.journey import services as journey
 from portal.params import page_number, query_id
 from portal.settings.services import organisation
 from portal.timeutil import local_date_to_utc
-from portal.web import get_or_404
 
 bp = Blueprint("donors", __name__, url_prefix="/staff/donors")
 bp.before_request(require_staff)
+
+
+def _donor_or_404(donor_id: int):
+    donor = services.get_donor(donor_id)
+    if donor is None:
+        survivor_id = merge.resolve(donor_id)
+        if survivor_id is None:
+            abort(404)
+        # A merged-away donor's links and bookmarks lead to the record it was merged into.
+        abort(redirect(url_for(request.endpoint, **{**request.view_args, "donor_id": survivor_id}), code=301))
+    return donor
 
 
 @bp.route("/")
@@ -68,21 +78,39 @@ def _form_values(form: DonorForm) -> dict:
 @roles_required("fundraiser")
 def create():
     form = DonorForm()
+    candidates = []
     if form.validate_on_submit():
         try:
-            donor = services.create_donor(_form_values(form), actor=current_user)
+            donor = services.create_donor(_form_values(form), actor=current_user, allow_duplicates=form.create_anyway.data,
+                                          confirm_erased_email=form.confirm_erased_email.data)
+        except services.PossibleDuplicates as exc:
+            db.session.rollback()
+            candidates = exc.candidates
         except services.DonorError as exc:
             getattr(form, exc.field_name or "email").errors.append(str(exc))
         else:
             flash(f"{donor.display_name} added.", "success")
             return redirect(url_for("donors.show", donor_id=donor.id), code=303)
-    return render_template("donors/form.html", form=form, donor=None), (400 if form.errors else 200)
+    erased_email = services.ERASED_EMAIL_MESSAGE in form.email.errors or form.confirm_erased_email.data
+    return render_template("donors/form.html", form=form, donor=None, candidates=candidates, erased_email=erased_email), \
+        (400 if form.errors else (409 if candidates else 200))
+
+
+@bp.route("/check-duplicates")
+@roles_required("fundraiser")
+def check_duplicates():
+    """While a new donor is typed in: the donors they may already be."""
+    form = DonorForm(formdata=request.args, meta={"csrf": False})
+    values = {name: getattr(form, name).data for name in ("kind", "first_name", "last_name", "organisation_name", "phone",
+                                                          "address_line1", "city", "postcode")}
+    values["birthday"] = form.birthday.data if form.birthday.validate(form) else None
+    return render_template("donors/_duplicates.html", candidates=duplicates.candidates_for(values), inline=True)
 
 
 @bp.route("/<int:donor_id>/edit", methods=["GET", "POST"])
 @roles_required("fundraiser")
 def edit(donor_id: int):
-    donor = get_or_404(Donor, donor_id)
+    donor = _donor_or_404(donor_id)
     # On POST the submitted form is the whole truth; obj would fill fields the browser left out.
     form = DonorForm(obj=donor if request.method == "GET" else None)
     if request.method == "GET":
@@ -102,7 +130,7 @@ def edit(donor_id: int):
 
 @bp.route("/<int:donor_id>")
 def show(donor_id: int):
-    donor = get_or_404(Donor, donor_id)
+    donor = _donor_or_404(donor_id)
     group = request.args.get("group") or ""
     page = journey.timeline(donor.id, group=group, cursor=request.args.get("cursor"))
     if is_htmx() and request.args.get("cursor"):
@@ -121,7 +149,7 @@ def show(donor_id: int):
 @bp.route("/<int:donor_id>/interactions", methods=["POST"])
 @roles_required("fundraiser", "support")
 def log_interaction(donor_id: int):
-    donor = get_or_404(Donor, donor_id)
+    donor = _donor_or_404(donor_id)
     form = InteractionForm()
     if not form.validate_on_submit():
         return render_template("donors/interaction_form.html", donor=donor, form=form), 400

@@ -7,6 +7,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
+    from portal.engagement import donor_records
     from portal import schedule, sweep, web
     from portal.engagement import cli, views
     from portal.engagement.delivery import bulk_sends as bulk
@@ -32,3 +33,4 @@ def init_app(app: Flask) -> None:
     schedule.register("engagement.scheduled-triggers", workflows.enter_scheduled_workflows, "0 7-20 * * *",
                       description="Enter donors found by scheduled triggers: inactivity, birthdays, renewals, no gift since.")
     app.cli.add_command(cli.engagement_cli)
+    donor_records.register()

@@ -3,16 +3,18 @@
 - email: queue_email() adds an outbox row to the caller's transaction; it is delivered after the commit.
 - segments: register_field() adds a condition field; members_select() is a segment's donor ids as SQL.
 - email templates: declare_token() and register_token_provider() add personalisation tokens.
-- workflows: register_step() adds a kind of step; a handler gets a StepContext and returns a StepResult.
+- workflows: register_step() adds a kind of step; a handler gets a StepContext and returns a StepResult;
+  enter_many() starts a workflow for many donors at once (bulk actions).
 """
 from portal.engagement.delivery.outbox import queue_email
 from portal.engagement.segments.services import SegmentError, members_select, register_field, save_segment
 from portal.engagement.templates.rendering import contexts_for, declare_token, register_token_provider, render_line
-from portal.engagement.workflows.services import StepContext, StepOption, StepResult, register_step
+from portal.engagement.workflows.services import (StepContext, StepOption, StepResult, WorkflowError, all_workflows,
+                                                  enter_many, register_step)
 
 __all__ = [
     "queue_email",
     "SegmentError", "members_select", "register_field", "save_segment",
     "contexts_for", "declare_token", "register_token_provider", "render_line",
-    "StepContext", "StepOption", "StepResult", "register_step",
+    "StepContext", "StepOption", "StepResult", "WorkflowError", "all_workflows", "enter_many", "register_step",
 ]

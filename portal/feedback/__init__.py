@@ -20,6 +20,7 @@ def send_surveys_command() -> None:
 
 
 def init_app(app: Flask) -> None:
+    from portal.feedback import donor_records
     from portal import schedule, sweep
     from portal.feedback import services, tasks, views
     from portal.journey import reactors
@@ -43,6 +44,7 @@ def init_app(app: Flask) -> None:
     sweep.register("surveys", tasks.sweep_due_invitations)
     app.cli.add_command(feedback_cli)
     _connect_to_engagement()
+    donor_records.register()
 
 
 def _connect_to_engagement() -> None:

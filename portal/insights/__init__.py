@@ -7,6 +7,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
+    from portal.insights import donor_records
     from portal import schedule, sweep, web
     from portal.donors import imports
     from portal.insights import cli, journey_segments, services, tasks
@@ -30,6 +31,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(cli.insights_cli)
     services.register_scope("segment", _segment_members, choices=_segment_choices)
     journey_segments.register_fields()
+    donor_records.register()
 
 
 def _segment_members(segment_id: str):

@@ -7,6 +7,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
+    from portal.journey import donor_records
     from portal import sweep
     from portal.journey import reactors
     from portal.journey.services import KINDS, kind_label
@@ -14,3 +15,4 @@ def init_app(app: Flask) -> None:
     sweep.register("touchpoints", reactors.sweep)
     app.jinja_env.filters["kind_label"] = kind_label
     app.jinja_env.globals["TOUCHPOINT_KINDS"] = KINDS
+    donor_records.register()

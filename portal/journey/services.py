@@ -55,6 +55,7 @@ KINDS: dict[str, Kind] = {
     "points_redeemed": Kind("Redeemed loyalty points", "profile", "★"),
     "portal_invited": Kind("Invited to the donor portal", "digital", "✉"),
     "portal_account_created": Kind("Created a portal account", "digital", "✦"),
+    "donors_merged": Kind("Duplicate record merged in", "profile", "⇄"),
 }
 INTERACTION_KINDS = ("inquiry", "call", "meeting", "note", "event_attended")
 TIMELINE_GROUPS = {"giving": "Gifts", "plan": "Regular giving", "contact": "Conversations", "digital": "Online", "profile": "Profile"}

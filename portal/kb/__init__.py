@@ -90,6 +90,7 @@ def _me_home_panel(donor=None, **_context):
 
 
 def init_app(app: Flask) -> None:
+    from portal.kb import donor_records
     from portal import sweep
     from portal.kb import services
     from portal.kb import tasks  # noqa: F401  (registers the touchpoint listener that queues suggestions)
@@ -107,3 +108,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(kb_cli)
     sweep.register("kb_index", tasks.sweep_index)
     sweep.register("kb_suggestions", tasks.sweep_suggestions)
+    donor_records.register()

@@ -46,6 +46,7 @@ def expire_command() -> None:
 
 
 def init_app(app: Flask) -> None:
+    from portal.loyalty import donor_records
     from portal import schedule, web
     from portal.journey import reactors
     from portal.loyalty import services, tasks
@@ -61,6 +62,7 @@ def init_app(app: Flask) -> None:
     web.add_staff_nav(app, "loyalty.index", "Loyalty", ("fundraiser", "support"))
     web.add_panel(app, "staff_donor_main", donor_ledger_panel)
     _connect_to_engagement()
+    donor_records.register()
 
 
 def _connect_to_engagement() -> None:

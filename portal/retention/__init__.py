@@ -41,6 +41,7 @@ def check_ins_command() -> None:
 
 
 def init_app(app: Flask) -> None:
+    from portal.retention import donor_records
     from portal import schedule
     from portal.journey import reactors
     from portal.retention import services, tasks, views
@@ -60,3 +61,4 @@ def init_app(app: Flask) -> None:
     schedule.register("check_ins", tasks.run_check_ins, "0 7 * * *",
                       description="Renewal, anniversary and major-donor check-ins")
     app.cli.add_command(retention_cli)
+    donor_records.register()

@@ -621,3 +621,19 @@ def get_check_in(check_in_id: int) -> CheckIn | None:
 def recent_check_ins(donor_id: int, limit: int = 5) -> list[CheckIn]:
     return list(db.session.scalars(select(CheckIn).where(CheckIn.donor_id == donor_id)
                                    .order_by(CheckIn.created_at.desc()).limit(limit)))
+
+
+def set_manager_many(donor_ids: list[int], user_id: int) -> int:
+    """Give many donors the same relationship manager (no commit): two statements per chunk."""
+    from portal import bulk_insert as bulk
+    from portal.auth.models import User
+
+    user = db.session.get(User, user_id)
+    if user is None or not user.is_staff or not user.active:
+        raise RetentionError("Choose an active staff member.", "user_id")
+    now = utcnow()
+    for start in range(0, len(donor_ids), 5000):
+        chunk = donor_ids[start:start + 5000]
+        db.session.execute(delete(RelationshipManager).where(RelationshipManager.donor_id.in_(chunk)))
+        bulk.insert_rows(RelationshipManager, [{"donor_id": donor_id, "user_id": user.id, "assigned_at": now} for donor_id in chunk])
+    return len(donor_ids)

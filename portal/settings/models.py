@@ -20,3 +20,5 @@ class Organisation(db.Model):
     impact_line: Mapped[str] = mapped_column(String(300), default="Every £25 keeps a family's lifeboat crew trained for a month.")
     # Who must use two-step sign-in: "admins" or "staff" (everyone in the back office). Donors may opt in.
     two_factor_required_for: Mapped[str] = mapped_column(String(10), default="admins", server_default="admins")
+    # Anonymise donors with no gift or contact for this many years; None leaves everyone as they are.
+    retention_years: Mapped[int | None] = mapped_column(default=None)

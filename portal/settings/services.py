@@ -74,3 +74,12 @@ def update_organisation(*, name: str, currency: str, timezone: str, support_emai
     audit.record_settings_change("Organisation", before, org, actor=acting_user)
     db.session.commit()
     return org
+
+
+def set_retention_years(years: int | None) -> Organisation:
+    """The retention period in years (None: off); the privacy domain checks and audits it. No commit."""
+    if years is not None and not 1 <= years <= 100:
+        raise SettingsError("Enter a number of years from 1 to 100.", "retention_years")
+    org = organisation()
+    org.retention_years = years
+    return org

@@ -7,7 +7,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from portal.support import services, steps, views
+    from portal.support import donor_records, services, steps, views
     from portal.web import add_home_tiles, add_panel, add_staff_nav
 
     app.register_blueprint(views.tickets_bp)
@@ -18,3 +18,4 @@ def init_app(app: Flask) -> None:
     add_panel(app, "staff_donor_side", views.donor_panel)
     services.register_source("ticket", "Support ticket", views.describe_ticket)
     steps.register()
+    donor_records.register()

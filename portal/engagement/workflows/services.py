@@ -363,6 +363,31 @@ def enter(workflow: Workflow, donor_id: int, occurrence_key: str, *, touchpoint_
     return run
 
 
+def enter_many(workflow: Workflow, donor_ids: list[int], occurrence_key: str, *, now: datetime | None = None) -> int:
+    """Start the workflow for many donors at once (staff adding a list to it), keeping its segment
+    condition and re-entry rule; `occurrence_key` names this addition, so repeating it starts nothing
+    twice. Adds to the session; the caller commits. Returns how many runs started."""
+    from portal.donors.models import Donor
+
+    now = now or utcnow()
+    first = _first_step(workflow)
+    if first is None:
+        raise WorkflowError("This workflow has no steps yet.", "workflow_id")
+    entered = 0
+    for start in range(0, len(donor_ids), 5000):
+        query = select(Donor.id).where(Donor.id.in_(donor_ids[start:start + 5000]))
+        if workflow.segment is not None:
+            query = query.where(Donor.id.in_(segments.members_select(workflow.segment, now=now)))
+        if workflow.reentry_days:
+            query = query.where(~_recently_entered(workflow, Donor.id, now))
+        ids = list(db.session.scalars(query))
+        _insert_runs([{"workflow_id": workflow.id, "donor_id": donor_id, "occurrence_key": f"{occurrence_key}:{donor_id}"[:120],
+                       "status": "active", "last_position": 0, "last_error": "", "entered_at": now,
+                       "next_due_at": now + timedelta(days=first.delay_days)} for donor_id in ids])
+        entered += len(ids)
+    return entered
+
+
 def on_touchpoint(touchpoint: Touchpoint) -> None:
     """Reactor: enter every enabled workflow this touchpoint triggers (in its processing transaction)."""
     now = utcnow()

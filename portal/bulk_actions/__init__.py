@@ -1,0 +1,10 @@
+"""Bulk actions on lists of donors (the donor list and segments): tag, untag, assign a manager, add to a
+workflow, a task for each, export. Owns no tables: it works through donors', retention's, engagement's and
+support's services, so it sits above them. Offers the /staff/donors/bulk pages."""
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    from portal.bulk_actions.views import bp
+
+    app.register_blueprint(bp)
