@@ -108,7 +108,8 @@ def test_erasing_from_the_donor_page_ends_the_donors_session(app, amelia, staff_
     assert f"Erased donor #{donor_id}" in page and "Amelia" not in page
     assert client.get("/me/details").status_code == 302  # the login is gone: back to sign in
     with app.app_context():
-        actions = [e.action for e in db.session.scalars(select(AuditEvent).where(AuditEvent.donor_id == donor_id).order_by(AuditEvent.id))]
+        actions = [e.action for e in db.session.scalars(select(AuditEvent).where(AuditEvent.donor_id == donor_id).order_by(AuditEvent.id))
+                   if e.action != "donor.view"]  # the read log notes staff opening the record
         assert actions == ["donor.erasure_requested", "donor.erased"]
 
 
