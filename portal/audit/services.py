@@ -29,10 +29,20 @@ def record(action: str, *, actor: Any = None, actor_label: str = "", donor_id: i
     if not ip_address and has_request_context():
         ip_address = request.remote_addr or ""
     event = AuditEvent(action=action, actor_user_id=getattr(actor, "id", None),
-                       actor_label=actor_label or getattr(actor, "email", "") or "", donor_id=donor_id,
+                       actor_label=actor_label or _label(actor), donor_id=donor_id,
                        summary=summary[:300], detail=detail, ip_address=ip_address[:45])
     db.session.add(event)
     return event
+
+
+def _label(actor: Any) -> str:
+    """Staff are named by their address; a donor by their record's number, since the trail outlives an erasure
+    of their personal data and must not keep their address."""
+    if actor is None:
+        return ""
+    if getattr(actor, "role", None) == "donor":
+        return f"donor #{actor.donor_id}" if getattr(actor, "donor_id", None) else "a donor"
+    return getattr(actor, "email", "") or ""
 
 
 def record_export(action: str, list_name: str, rows: int, *, actor: Any, detail: dict | None = None) -> AuditEvent:

@@ -26,6 +26,7 @@ from portal.donors.services import DonorError, matching_ids, parse_filters, spli
 from portal.engagement import services as engagement
 from portal.engagement.models import Segment, Workflow
 from portal.extensions import db
+from portal.params import parse_id, query_id
 from portal.retention.services import RetentionError, set_manager_many
 from portal.settings.services import organisation
 from portal.support.services import create_tasks
@@ -55,9 +56,9 @@ class Selection:
 
     @classmethod
     def from_form(cls, form) -> "Selection":
-        segment = form.get("segment", type=int)
+        segment = form.get("segment", type=query_id)
         filters = {name: form.get(f"filter_{name}", "") for name in FILTER_NAMES if form.get(f"filter_{name}")}
-        ids = sorted({int(value) for value in form.getlist("ids") if str(value).isdigit()})
+        ids = sorted({number for number in map(parse_id, form.getlist("ids")) if number is not None})
         return cls(ids=ids, all_matching=form.get("all_matching") == "1" or segment is not None, filters=filters,
                    segment_id=segment)
 
@@ -110,16 +111,16 @@ def check_params(action: str, params: dict) -> dict:
         from portal.auth.services import staff_users
 
         user_id = params.get("manager_id")
-        if not str(user_id or "").isdigit() or int(user_id) not in {u.id for u in staff_users() if u.active}:
+        if parse_id(user_id) not in {u.id for u in staff_users() if u.active}:
             raise DonorError("Choose an active staff member.", "manager_id")
-        return {"manager_id": int(user_id)}
+        return {"manager_id": parse_id(user_id)}
     if action == "workflow":
         from portal.engagement.models import Workflow
 
         workflow_id = params.get("workflow_id")
-        if not str(workflow_id or "").isdigit() or db.session.get(Workflow, int(workflow_id)) is None:
+        if parse_id(workflow_id) is None or db.session.get(Workflow, parse_id(workflow_id)) is None:
             raise DonorError("Choose a workflow.", "workflow_id")
-        return {"workflow_id": int(workflow_id)}
+        return {"workflow_id": parse_id(workflow_id)}
     if action == "task":
         title = (params.get("task_title") or "").strip()
         if not title or len(title) > 200:

@@ -8,6 +8,7 @@ from portal import jobs
 from portal.auth.access import require_staff, roles_required
 from portal.donors import duplicates, merge, services
 from portal.htmx import render
+from portal.params import page_number
 
 bp = Blueprint("duplicates", __name__, url_prefix="/staff/donors/duplicates")
 bp.before_request(require_staff)
@@ -16,11 +17,11 @@ bp.before_request(require_staff)
 @bp.route("/")
 @roles_required("fundraiser")
 def index():
-    pairs, total = duplicates.review_queue(page=request.args.get("page", 1, type=int))
+    pairs, total = duplicates.review_queue(page=request.args.get("page", 1, type=page_number))
     job_id = request.args.get("job") or ""
     progress = jobs.job_progress(job_id) if job_id else None
     return render("donors/duplicates.html", block="scan_status", pairs=pairs, total=total, job_id=job_id, progress=progress,
-                  page=request.args.get("page", 1, type=int))
+                  page=request.args.get("page", 1, type=page_number))
 
 
 @bp.route("/scan", methods=["POST"])

@@ -8,7 +8,7 @@ STAFF_ROLES = ("support", "fundraiser", "admin")
 # Reached without signing in on purpose: signing in, public help, links carrying their own signed token, and the
 # health checks a load balancer calls.
 PUBLIC_PREFIXES = ("/login", "/logout", "/signup", "/invitation/", "/password/", "/help", "/survey/", "/unsubscribe/", "/t/",
-                   "/healthz", "/readyz")
+                   "/data-export/", "/healthz", "/readyz")
 
 
 def _area(path: str) -> str:
