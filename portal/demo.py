@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Callable, Iterable
@@ -81,6 +83,13 @@ REGULAR_SINCE_DAYS = 8 * 365
 TOUCHPOINT_COLUMNS = ("donor_id", "kind", "occurred_at", "channel", "summary", "data", "actor_label", "processed_at")
 
 
+def email_local_part(name: str) -> str:
+    """A name as the start of a valid address: ASCII letters and digits joined by single dots.
+    Faker's company names carry commas ("Bailey, Smith and Jones") and its people apostrophes and accents."""
+    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
+    return ".".join(re.findall(r"[a-z0-9]+", plain)) or "supporter"
+
+
 class HistoryGenerator:
     """Builds rows for donors with ids starting at first_id; deterministic for a seed."""
 
@@ -123,8 +132,7 @@ class HistoryGenerator:
         first = "" if is_org else rng.choice(self.first_names)
         last = "" if is_org else rng.choice(self.last_names)
         org_name = rng.choice(self.companies) if is_org else ""
-        local = (org_name.split()[0] if is_org else f"{first}.{last}").lower().replace("'", "").replace(" ", "")
-        email = f"{local}.{donor_id}@example.org"
+        email = f"{email_local_part(org_name.split()[0] if is_org else f'{first}.{last}')}.{donor_id}@example.org"
         # Regular givers are the oldest relationships: many signed up years before the gifts on record.
         created = self.when(self.start - timedelta(days=REGULAR_SINCE_DAYS if segment == "regular" else 200))
         opted_in = rng.random() < 0.62

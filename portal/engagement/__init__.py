@@ -6,6 +6,7 @@ def init_app(app: Flask) -> None:
     from portal.engagement import bulk, cli, views, workflows
     from portal.engagement.outbox import sweep_due_messages
     from portal.journey import reactors
+    from portal.support.services import register_source
 
     views.register(app)
     web.add_staff_nav(app, "segments.index", "Segments", ("fundraiser",))
@@ -14,6 +15,7 @@ def init_app(app: Flask) -> None:
     web.add_staff_nav(app, "mail.index", "Mail log", ("fundraiser", "support"))
     web.add_home_tiles(app, views.home_tiles)
     web.add_panel(app, "staff_donor_side", views.donor_runs_panel)
+    register_source("workflow_run", "Workflow", workflows.describe_run)
 
     reactors.register("engagement.workflows", workflows.on_touchpoint, kinds=workflows.touchpoint_kinds())
     sweep.register("mail", sweep_due_messages)

@@ -172,16 +172,44 @@ def _send_email(ctx: StepContext) -> StepResult:
 
 
 def _create_task(ctx: StepContext) -> StepResult:
-    from portal.support.services import create_task
+    from portal.support.services import create_task, renewal_task_due, renewal_task_key
 
     context = templating.contexts_for([ctx.donor.id], with_unsubscribe=False)[ctx.donor.id]
     title = templating.render_line(ctx.config.get("title") or "Follow up", context) or "Follow up"
     due_days = ctx.config.get("due_days")
+    due_at = ctx.now + timedelta(days=due_days) if due_days is not None else None
+    dedupe_key = ctx.key
+    renewal = renewal_occurrence(ctx.run.occurrence_key) if ctx.workflow.trigger == "renewal_due" else None
+    if renewal:
+        # One check-in task per renewal, due before it, shared with the retention check-in job.
+        dedupe_key = renewal_task_key(*renewal)
+        due_at = renewal_task_due(renewal[1], ctx.now, due_at)
     task = create_task(title, donor_id=ctx.donor.id, details=f"From the workflow “{ctx.workflow.name}”.",
-                       assignee_role=ctx.config.get("role") or "fundraiser",
-                       due_at=ctx.now + timedelta(days=due_days) if due_days is not None else None,
-                       source=f"workflow_run:{ctx.run.id}", dedupe_key=ctx.key)
+                       kind="renewal" if renewal else "follow_up", assignee_role=ctx.config.get("role") or "fundraiser",
+                       due_at=due_at, source=f"workflow_run:{ctx.run.id}", dedupe_key=dedupe_key)
     return StepResult("done", task.title[:300])
+
+
+def renewal_occurrence(occurrence_key: str) -> tuple[int, date] | None:
+    """(plan id, renewal date) of a renewal_due run's occurrence key, "renewal:<plan id>:<YYYY-MM-DD>"."""
+    prefix, _, rest = occurrence_key.partition(":")
+    plan_id, _, day = rest.partition(":")
+    if prefix != "renewal" or not plan_id.isdigit():
+        return None
+    try:
+        return int(plan_id), date.fromisoformat(day)
+    except ValueError:
+        return None
+
+
+def describe_run(run_id: int) -> tuple[str, str | None] | None:
+    """What a workflow's task says caused it: the workflow, linked."""
+    run = db.session.get(WorkflowRun, run_id)
+    if run is None:
+        return None
+    from flask import url_for
+
+    return f"Workflow “{run.workflow.name}”", url_for("workflows.show", workflow_id=run.workflow_id)
 
 
 def _change_tag(add: bool) -> Callable[[StepContext], StepResult]:

@@ -27,7 +27,25 @@
     });
   }
 
-  document.addEventListener("DOMContentLoaded", function () { markScrollers(document); });
-  document.addEventListener("htmx:afterSettle", function () { markScrollers(document); });
+  /* Search results and older timeline entries arrive without a page load; the new content's element
+     with data-announce says what arrived, through the one live region on the page. What the page
+     showed when it loaded is not announced. */
+  function announceArrivals(quietly) {
+    var announcer = document.getElementById("announcer");
+    var fresh = document.querySelectorAll("[data-announce]:not([data-announced])");
+    fresh.forEach(function (element) { element.setAttribute("data-announced", ""); });
+    if (announcer && fresh.length && !quietly) {
+      announcer.textContent = fresh[fresh.length - 1].getAttribute("data-announce");
+    }
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    markScrollers(document);
+    announceArrivals(true);
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    markScrollers(document);
+    announceArrivals(false);
+  });
   window.addEventListener("resize", function () { markScrollers(document); });
 })();

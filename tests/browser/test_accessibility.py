@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
 from portal.demo import DEMO_PASSWORD
@@ -233,5 +233,5 @@ def run_states(pages: dict[str, Page], live_server: str, ids: dict, found: list[
     donor.goto(f"{live_server}/me/help")
     donor.locator("input[type=search]").first.fill("receipt")
     donor.locator("input[type=search]").first.press("Enter")
-    donor.wait_for_load_state()
+    expect(donor.locator("#announcer")).to_have_text(re.compile(r"^\d+ articles? found$"))
     check(donor, "donor help search results", found)
