@@ -49,6 +49,11 @@ def worker_command(queues: str, with_scheduler: bool, burst: bool) -> None:
     if not current_app.config.get("REDIS_URL"):
         raise click.UsageError("Set REDIS_URL to run a worker; without it jobs run inside the web process.")
     connection = Redis.from_url(current_app.config["REDIS_URL"])
+    from portal import schedule
+
+    started = schedule.enqueue_at_start(connection)
+    if started:
+        click.echo(f"Queued the start-up jobs: {', '.join(started)}")
     worker = Worker([Queue(name, connection=connection) for name in queues.split(",")], connection=connection)
     worker.work(with_scheduler=with_scheduler, burst=burst)
 
@@ -83,6 +88,18 @@ def run_periodic_command(name: str) -> None:
     with jobs.inline():
         result = found[name].func()
     click.echo(f"{name}: {result}")
+
+
+@jobs_cli.command("warm-up")
+def warm_up_command() -> None:
+    """Run the jobs whose results pages show (risk scores, alerts, headline numbers) now, in this process:
+    what a new installation or freshly loaded demo data needs before anyone opens the back office."""
+    from portal import jobs, schedule
+
+    for periodic in schedule.at_start():
+        with jobs.inline():
+            result = periodic.func()
+        click.echo(f"{periodic.name}: {result}")
 
 
 @click.command("scheduler")

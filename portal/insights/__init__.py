@@ -13,9 +13,9 @@ def init_app(app: Flask) -> None:
     reactors.register("insights-milestones", tasks.mark_milestones_stale, kinds=["inquiry", "plan_started"])
     sweep.register("insights", services.sweep_lost)
     # Hourly, so segments built on the journey stay current; with nothing changed a check takes milliseconds.
-    schedule.register("insights-milestones", tasks.refresh_milestones, "15 * * * *", queue="reports",
+    schedule.register("insights-milestones", tasks.refresh_milestones, "15 * * * *", queue="reports", at_start=True,
                       description="Rebuild donors' journey milestones that changed (the reports do this too, on demand).")
-    schedule.register("insights-headline", tasks.refresh_headline, "*/30 * * * *", queue="reports",
+    schedule.register("insights-headline", tasks.refresh_headline, "*/30 * * * *", queue="reports", at_start=True,
                       description="Keep the back-office home's headline numbers fresh.")
     app.cli.add_command(cli.insights_cli)
     services.register_scope("segment", _segment_members, choices=_segment_choices)
