@@ -46,7 +46,7 @@ REPORTS: dict[str, Report] = {
     "funnel": Report("funnel", "Donor journey", "Where donors drop off between inquiry, first gift, regular giving and renewal.",
                      funnel.compute, funnel.FunnelReport, funnel.csv_rows, lambda today, _: funnel.default_range(today),
                      lambda _: funnel.MAX_YEARS),
-    "retention": Report("retention", "Retention", "Year-over-year donor and dollar retention, new and repeat, LYBUNT and SYBUNT.",
+    "retention": Report("retention", "Retention", "Year-over-year donor and value retention, new and repeat, LYBUNT and SYBUNT.",
                         retention.compute, retention.RetentionReport, retention.csv_rows,
                         lambda today, _: retention.default_range(today), lambda _: retention.MAX_PERIODS,
                         definitions=retention.DEFINITIONS),
