@@ -34,7 +34,6 @@ DONOR = "amelia.clarke@example.org"
 NOT_PAGES = {
     "static": "static files",
     "auth.index": "redirects to the right home",
-    "me.home": "visited as /me",
     "tracking.clicked": "redirect",
     "tracking.opened": "image",
     "donors.check_email": "fragment of the donor form",
@@ -47,6 +46,30 @@ NOT_PAGES = {
 }
 # Pages that need a query string to show anything.
 QUERIES = {"insights.funnel_dropped": "?step=second_gift"}
+
+
+# Layout problems a person sees: the page scrolling sideways, the staff sidebar's background ending before
+# the page does, the donor menu wrapping onto a second line on a desktop screen.
+OVERFLOW = """() => {
+    const problems = [];
+    const page = document.documentElement;
+    if (page.scrollWidth > window.innerWidth) {
+        const wide = [...document.querySelectorAll('main *')].filter(el => el.getBoundingClientRect().right > window.innerWidth + 1
+                       && !el.closest('.table-wrap, .chart-scroll'));
+        problems.push(`page is ${page.scrollWidth}px wide in ${window.innerWidth}px: ` +
+                      wide.slice(0, 3).map(el => el.tagName.toLowerCase() + (el.className ? '.' + String(el.className).split(' ')[0] : '')).join(', '));
+    }
+    const sidebar = document.querySelector('.sidebar');
+    if (sidebar && window.innerWidth > 900 && sidebar.getBoundingClientRect().height + 1 < window.innerHeight) {
+        problems.push(`sidebar background is ${sidebar.getBoundingClientRect().height}px tall in a ${window.innerHeight}px window`);
+    }
+    const menu = document.querySelector('.donor-top nav');
+    if (menu && window.innerWidth >= 1024) {
+        const tops = new Set([...menu.querySelectorAll('a')].map(a => Math.round(a.getBoundingClientRect().top)));
+        if (tops.size > 1) problems.push(`donor menu wraps onto ${tops.size} lines`);
+    }
+    return problems.join('; ');
+}"""
 
 
 @dataclass
@@ -77,6 +100,9 @@ def check(page: Page, label: str, found: list[str]) -> None:
         for violation in axe_violations(page):
             found.append(f"{label} [{size_name}] {violation['impact']} {violation['id']}: {violation['help']}; "
                          + "; ".join(violation["nodes"]))
+        overflow = page.evaluate(OVERFLOW)
+        if overflow:
+            found.append(f"{label} [{size_name}] layout: {overflow}")
     page.set_viewport_size(SIZES["desktop"])
 
 
@@ -158,12 +184,13 @@ def seed_extras() -> None:
 def page_urls(app, ids: dict) -> list[Visit]:
     from portal import tokens
 
-    visits, unlisted = [], []
+    visits, unlisted, seen = [], [], set()
     with app.test_request_context():
         unsubscribe = tokens.make_token("unsubscribe", {"d": ids["donor_id"], "t": None})
         for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
-            if "GET" not in rule.methods or rule.endpoint in NOT_PAGES or rule.rule.endswith(".csv"):
+            if "GET" not in rule.methods or rule.endpoint in NOT_PAGES or rule.rule.endswith(".csv") or rule.endpoint in seen:
                 continue
+            seen.add(rule.endpoint)  # /me and /me/ are one page
             values = {}
             for argument in rule.arguments:
                 if argument == "token":
