@@ -316,3 +316,16 @@ def test_plain_words_build_the_query_the_parser_would():
         assert fast == parsed and getattr(fast, "scale", None) == getattr(parsed, "scale", None), text
     assert built > 500
     assert index._words_query("tax AND relief") is None and index._words_query('"tax relief"') is None
+
+
+def test_a_short_word_is_not_corrected_into_another_word(shipped):
+    result = services.search("gift aid tax")
+    assert result.did_you_mean is None and result.corrected_from is None
+    assert result.hits[0].slug == "tax-relief-on-gifts"
+
+
+def test_a_correction_is_only_offered_when_it_finds_at_least_as_much(shipped, monkeypatch):
+    from portal.kb import index
+
+    monkeypatch.setattr(index, "correct", lambda text: "zzzz qqqq")  # finds nothing
+    assert services.search("sponsorship letters").did_you_mean is None
