@@ -39,7 +39,67 @@
     }
   }
 
+  /* Back-office keyboard shortcuts, listed on the "?" overlay in staff/layout.html. Keys typed into a
+     field are the field's own. */
+  var pendingG = false;
+
+  function typingInField(target) {
+    return target && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName));
+  }
+
+  function showShortcuts(show) {
+    var overlay = document.getElementById("shortcuts");
+    if (!overlay) return;
+    overlay.hidden = !show;
+    if (show) {
+      overlay.returnFocus = document.activeElement;
+      overlay.focus();
+    } else if (overlay.returnFocus && overlay.returnFocus.focus) {
+      overlay.returnFocus.focus();
+    }
+  }
+
+  function focusSearch(overlay) {
+    var search = document.querySelector("main input[type=search]");
+    if (search) {
+      search.focus();
+      search.select();
+    } else {
+      window.location.assign(overlay.getAttribute("data-donors") + "?focus=search");
+    }
+  }
+
+  document.addEventListener("keydown", function (event) {
+    var overlay = document.getElementById("shortcuts");
+    if (!overlay || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.key === "Escape" && !overlay.hidden) { showShortcuts(false); return; }
+    if (typingInField(event.target)) return;
+    if (pendingG) {
+      pendingG = false;
+      var places = {d: "data-donors", t: "data-tasks", h: "data-home"};
+      if (places[event.key]) {
+        event.preventDefault();
+        window.location.assign(overlay.getAttribute(places[event.key]));
+      }
+      return;
+    }
+    if (event.key === "g") { pendingG = true; return; }
+    if (event.key === "?") { event.preventDefault(); showShortcuts(overlay.hidden); return; }
+    if (event.key === "/") { event.preventDefault(); focusSearch(overlay); }
+  });
+
+  document.addEventListener("click", function (event) {
+    if (event.target.closest("[data-open-shortcuts]")) showShortcuts(true);
+    else if (event.target.closest("[data-close-shortcuts]")) showShortcuts(false);
+    else if (event.target.id === "shortcuts") showShortcuts(false);
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("[data-open-shortcuts]").forEach(function (button) { button.hidden = false; });
+    if (/[?&]focus=search\b/.test(window.location.search)) {
+      var search = document.querySelector("main input[type=search]");
+      if (search) search.focus();
+    }
     markScrollers(document);
     announceArrivals(true);
   });

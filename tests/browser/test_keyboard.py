@@ -3,6 +3,7 @@ results that arrive without a page load (search as you type, older timeline entr
 the page's live region."""
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -96,3 +97,30 @@ def test_the_searching_indicator_is_hidden_without_javascript(app, live_server, 
     page.goto(f"{live_server}/help")
     expect(page.locator("#kb-searching")).to_be_hidden()
     context.close()
+
+
+def test_back_office_shortcuts_and_their_overlay(app, live_server, staff_page: Page):
+    staff_page.goto(f"{live_server}/staff/")
+    staff_page.keyboard.press("?")
+    overlay = staff_page.get_by_role("dialog", name="Keyboard shortcuts")
+    expect(overlay).to_be_visible()
+    expect(overlay).to_contain_text("Go to donors")
+    staff_page.keyboard.press("Escape")
+    expect(overlay).to_be_hidden()
+
+    staff_page.keyboard.press("g")
+    staff_page.keyboard.press("d")
+    staff_page.wait_for_url("**/staff/donors/")
+    staff_page.keyboard.press("/")
+    expect(staff_page.locator("#q")).to_be_focused()
+    staff_page.keyboard.type("g t/")  # typed into the search box, not taken as shortcuts
+    expect(staff_page.locator("#q")).to_have_value("g t/")
+    expect(staff_page).to_have_url(re.compile(r"/staff/donors/"))
+
+    staff_page.locator("#q").blur()
+    staff_page.keyboard.press("g")
+    staff_page.keyboard.press("t")
+    staff_page.wait_for_url("**/staff/tasks/")
+    staff_page.keyboard.press("/")  # no search on this page: the donor list opens with its search focused
+    staff_page.wait_for_url("**/staff/donors/?focus=search")
+    expect(staff_page.locator("#q")).to_be_focused()
