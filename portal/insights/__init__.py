@@ -3,13 +3,14 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     from portal import schedule, sweep, web
-    from portal.insights import cli, journey_segments, services, tasks
+    from portal.insights import cli, journey_segments, services, tasks, views
     from portal.insights.views import bp
     from portal.journey import reactors
 
     app.register_blueprint(bp)
     web.add_staff_nav(app, "insights.index", "Insights", ("fundraiser",))
     web.add_home_tiles(app, services.home_tiles)
+    web.add_panel(app, "staff_donor_side", views.donor_value_panel)
     reactors.register("insights-milestones", tasks.mark_milestones_stale, kinds=["inquiry", "plan_started"])
     sweep.register("insights", services.sweep_lost)
     # Hourly, so segments built on the journey stay current; with nothing changed a check takes milliseconds.

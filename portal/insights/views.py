@@ -5,11 +5,13 @@ import csv
 import io
 from typing import Iterator
 
-from flask import Blueprint, Response, abort, flash, redirect, request, stream_with_context, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, stream_with_context, url_for
 from flask_login import current_user
 
 from portal.auth.access import require_staff, roles_required
 from portal.htmx import is_htmx, render
+from markupsafe import Markup
+
 from portal.insights import funnel, journey_segments, lifetime, presenters, retention, satisfaction, services
 from portal.insights.filters import RangeErrors, ReportParams, recent_quarters
 from portal.insights.forms import RefreshForm, SegmentFromListForm
@@ -221,3 +223,12 @@ def lifetime_donors_csv():
 @roles_required("fundraiser")
 def satisfaction_comments_csv():
     return _detail_csv("satisfaction", "satisfaction-comments", satisfaction.comments_csv)
+
+
+def donor_value_panel(donor, **_):
+    """The donor page's lifetime and predicted value, by the same model as the Lifetime value report."""
+    value = services.donor_value(donor.id)
+    if value is None:
+        return None
+    return Markup(render_template("insights/_donor_value_panel.html", donor=donor, value=value,
+                                  state_help=presenters.STATE_HELP))
