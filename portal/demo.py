@@ -308,10 +308,13 @@ def _write(out: Generated) -> None:
     _bulk_insert("donor_interests", ("donor_id", "tag_id"), out.donor_interests)
 
 
-def _ensure_tags() -> None:
-    for name in TAGS + INTERESTS:
-        db.session.add(Tag(name=name))
+def _ensure_tags() -> dict[int, int]:
+    """Adds the demo's tags and interests; returns their ids by position in TAGS + INTERESTS, counted from 1,
+    which is how the generator names them (a database that had tags before gives them other ids)."""
+    tags = [Tag(name=name) for name in TAGS + INTERESTS]
+    db.session.add_all(tags)
     db.session.flush()
+    return {position: tag.id for position, tag in enumerate(tags, start=1)}
 
 
 def _reset_sequences() -> None:
@@ -334,7 +337,7 @@ def generate_bulk(donors: int, *, seed: int = 7, echo: Callable[[str], None] = p
     _refuse_if_not_empty()
     started = time.perf_counter()
     org = organisation()
-    _ensure_tags()
+    tag_ids = _ensure_tags()
     generator = HistoryGenerator(seed, org.currency, utcnow().replace(microsecond=0))
     counts = {"donors": 0, "gifts": 0, "plans": 0, "touchpoints": 0}
     # A million rows go in faster without their secondary indexes, which are then built in one sorted pass.
@@ -347,6 +350,8 @@ def generate_bulk(donors: int, *, seed: int = 7, echo: Callable[[str], None] = p
         out = Generated()
         for donor_id in range(first, min(first + chunk, donors + 1)):
             generator.donor(donor_id, out)
+        out.donor_tags = [(donor_id, tag_ids[position]) for donor_id, position in out.donor_tags]
+        out.donor_interests = [(donor_id, tag_ids[position]) for donor_id, position in out.donor_interests]
         _write(out)
         counts["donors"] += len(out.donors)
         counts["gifts"] += len(out.gifts)

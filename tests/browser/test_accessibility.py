@@ -36,6 +36,7 @@ NOT_PAGES = {
     "auth.index": "redirects to the right home",
     "tracking.clicked": "redirect",
     "tracking.opened": "image",
+    "me.giving_statement_pdf": "a PDF file (tests/integration/test_statement_pdf.py)",
     "donors.check_email": "fragment of the donor form",
     "segments.count": "fragment of the segment page",
     "kb.me_help_suggest": "fragment of the help search",

@@ -1,5 +1,5 @@
 """Flows a charity trips on when they go wrong, in headless Chromium with and without JavaScript: cancelling
-regular giving from the back office, and redeeming a reward from its own page."""
+regular giving from the back office, redeeming a reward from its own page, printing a statement or receipt."""
 from __future__ import annotations
 
 import pytest
@@ -7,11 +7,12 @@ from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.giving.models import RecurringPlan
+from portal.giving.models import Gift, RecurringPlan
 from portal.loyalty import services as loyalty
 from portal.loyalty.models import Reward
 from tests.browser.test_donor_portal import donor_with_history, sign_in
 from tests.conftest import make_user, sign_in_staff
+from tests.integration.test_statement_pdf import page_count
 
 pytestmark = pytest.mark.browser
 
@@ -66,3 +67,20 @@ def test_redeeming_from_the_reward_page_opened_directly(app, live_server, page: 
     expect(page.locator("#points-balance")).to_have_text("25")
     with app.app_context():
         assert loyalty.balance(donor_id) == 25
+
+
+@pytest.mark.parametrize("document", ["statement", "receipt"])
+def test_statements_and_receipts_print_alone_on_one_page(app, live_server, page: Page, document):
+    donor_id = donor_with_history(app)
+    with app.app_context():
+        gift_id = db.session.scalar(select(Gift.id).where(Gift.donor_id == donor_id).order_by(Gift.received_at.desc()))
+        year = db.session.get(Gift, gift_id).received_at.year
+    sign_in(page, live_server)
+    page.goto(f"{live_server}/me/giving/statement/{year}" if document == "statement" else f"{live_server}/me/giving/{gift_id}/receipt")
+    page.emulate_media(media="print")
+    for chrome in (".donor-top", ".site-footer", ".doc-tools"):
+        if page.locator(chrome).count():
+            expect(page.locator(chrome).first).to_be_hidden()
+    expect(page.locator("article.doc")).to_be_visible()
+    pdf = page.pdf(format="A4")
+    assert page_count(pdf) == 1

@@ -9,7 +9,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 from playwright.sync_api import Page
+from sqlalchemy import select
 
+from portal.donors.models import Donor
+from portal.extensions import db
+from portal.giving.models import RecurringPlan
 from tests.conftest import make_user, sign_in_staff
 
 pytestmark = pytest.mark.browser
@@ -53,6 +57,15 @@ def test_staff_pages_fit_and_the_sidebar_runs_the_full_length(app, live_server, 
         if long_page:
             assert image.height > 2 * SIZES["desktop"]["height"], f"{name} is a long page"
         assert image.getpixel((10, image.height - 10)) == SIDEBAR_INK, f"{name}: the sidebar stops before the page ends"
+
+    with app.app_context():
+        amelia = db.session.scalar(select(Donor.id).where(Donor.email == "amelia.clarke@example.org"))
+        plan_id = db.session.scalar(select(RecurringPlan.id).where(RecurringPlan.donor_id == amelia))
+    for name, path in (("staff-donor", f"/staff/donors/{amelia}"), ("staff-cancel-plan", f"/staff/donors/{amelia}/plans/{plan_id}/cancel")):
+        page.goto(live_server + path)
+        shoot(page, name)
+    page.keyboard.press("?")
+    page.screenshot(path=str(SHOTS / "staff-shortcuts-1366.png"))
 
     page.goto(f"{live_server}/staff/insights/lifetime")
     wrap = page.locator(".table-wrap", has=page.locator("#lifetime-table"))

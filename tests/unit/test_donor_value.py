@@ -8,6 +8,14 @@ from portal.timeutil import utcnow
 from tests.conftest import make_donor, make_gift
 
 pytestmark = pytest.mark.usefixtures("ctx")
+
+
+@pytest.fixture(autouse=True)
+def fresh_model():
+    """The model is kept for an hour per process; each test measures it on its own donors."""
+    services._VALUE_MODEL.clear()
+    yield
+    services._VALUE_MODEL.clear()
 AS_OF = datetime(2026, 12, 1, 12)
 MODEL = lifetime.ValueModel(0.3, 0.6, 0.2, 0.05, {}, 0.1, 10, {"new": 1.5, "repeat": 3.0, "lapsing": 0.8, "lapsed": 0.2})
 
