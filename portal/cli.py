@@ -48,7 +48,7 @@ def worker_command(queues: str, with_scheduler: bool, burst: bool) -> None:
     from redis.exceptions import RedisError
     from rq import Queue
 
-    from portal import jobs
+    from portal import jobs, schedule
     from portal.extensions import db
 
     if not current_app.config.get("REDIS_URL"):
@@ -57,6 +57,9 @@ def worker_command(queues: str, with_scheduler: bool, burst: bool) -> None:
     connection = Redis.from_url(current_app.config["REDIS_URL"])
 
     def work() -> bool:
+        started = schedule.enqueue_at_start(connection)  # once per deployment: the first worker to start
+        if started:
+            click.echo(f"Queued the start-up jobs: {', '.join(started)}")
         worker = jobs.PortalWorker([Queue(name, connection=connection) for name in queues.split(",")],
                                    connection=connection)
         try:
@@ -109,6 +112,18 @@ def run_periodic_command(name: str) -> None:
     with jobs.inline():
         result = found[name].func()
     click.echo(f"{name}: {result}")
+
+
+@jobs_cli.command("warm-up")
+def warm_up_command() -> None:
+    """Run the jobs whose results pages show (risk scores, alerts, headline numbers) now, in this process:
+    what a new installation or freshly loaded demo data needs before anyone opens the back office."""
+    from portal import jobs, schedule
+
+    for periodic in schedule.at_start():
+        with jobs.inline():
+            result = periodic.func()
+        click.echo(f"{periodic.name}: {result}")
 
 
 @click.command("scheduler")

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Callable, Iterable
@@ -82,6 +84,13 @@ REGULAR_SINCE_DAYS = 8 * 365
 TOUCHPOINT_COLUMNS = ("donor_id", "kind", "occurred_at", "channel", "summary", "data", "actor_label", "processed_at")
 
 
+def email_local_part(name: str) -> str:
+    """A name as the start of a valid address: ASCII letters and digits joined by single dots.
+    Faker's company names carry commas ("Bailey, Smith and Jones") and its people apostrophes and accents."""
+    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
+    return ".".join(re.findall(r"[a-z0-9]+", plain)) or "supporter"
+
+
 class HistoryGenerator:
     """Builds rows for donors with ids starting at first_id; deterministic for a seed."""
 
@@ -124,8 +133,7 @@ class HistoryGenerator:
         first = "" if is_org else rng.choice(self.first_names)
         last = "" if is_org else rng.choice(self.last_names)
         org_name = rng.choice(self.companies) if is_org else ""
-        local = (org_name.split()[0] if is_org else f"{first}.{last}").lower().replace("'", "").replace(" ", "")
-        email = f"{local}.{donor_id}@example.org"
+        email = f"{email_local_part(org_name.split()[0] if is_org else f'{first}.{last}')}.{donor_id}@example.org"
         # Regular givers are the oldest relationships: many signed up years before the gifts on record.
         created = self.when(self.start - timedelta(days=REGULAR_SINCE_DAYS if segment == "regular" else 200))
         opted_in = rng.random() < 0.62
@@ -302,10 +310,13 @@ def _write(out: Generated) -> None:
     _bulk_insert("donor_interests", ("donor_id", "tag_id"), out.donor_interests)
 
 
-def _ensure_tags() -> None:
-    for name in TAGS + INTERESTS:
-        db.session.add(Tag(name=name))
+def _ensure_tags() -> dict[int, int]:
+    """Adds the demo's tags and interests; returns their ids by position in TAGS + INTERESTS, counted from 1,
+    which is how the generator names them (a database that had tags before gives them other ids)."""
+    tags = [Tag(name=name) for name in TAGS + INTERESTS]
+    db.session.add_all(tags)
     db.session.flush()
+    return {position: tag.id for position, tag in enumerate(tags, start=1)}
 
 
 def _reset_sequences() -> None:
@@ -328,7 +339,7 @@ def generate_bulk(donors: int, *, seed: int = 7, echo: Callable[[str], None] = p
     _refuse_if_not_empty()
     started = time.perf_counter()
     org = organisation()
-    _ensure_tags()
+    tag_ids = _ensure_tags()
     generator = HistoryGenerator(seed, org.currency, utcnow().replace(microsecond=0))
     counts = {"donors": 0, "gifts": 0, "plans": 0, "touchpoints": 0}
     # A million rows go in faster without their secondary indexes, which are then built in one sorted pass.
@@ -341,6 +352,8 @@ def generate_bulk(donors: int, *, seed: int = 7, echo: Callable[[str], None] = p
         out = Generated()
         for donor_id in range(first, min(first + chunk, donors + 1)):
             generator.donor(donor_id, out)
+        out.donor_tags = [(donor_id, tag_ids[position]) for donor_id, position in out.donor_tags]
+        out.donor_interests = [(donor_id, tag_ids[position]) for donor_id, position in out.donor_interests]
         _write(out)
         counts["donors"] += len(out.donors)
         counts["gifts"] += len(out.gifts)

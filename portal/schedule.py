@@ -26,17 +26,38 @@ class Periodic:
     cron: str  # crontab expression, UTC
     queue: str = "default"
     description: str = ""
+    at_start: bool = False  # pages show its results: run it when workers start, not first at its cron time
 
 
 _PERIODIC: dict[str, Periodic] = {}
+START_UP_LOCK_SECONDS = 600
 
 
-def register(name: str, func: Callable, cron: str, *, queue: str = "default", description: str = "") -> None:
-    _PERIODIC[name] = Periodic(name, func, cron, queue, description)
+def register(name: str, func: Callable, cron: str, *, queue: str = "default", description: str = "",
+             at_start: bool = False) -> None:
+    _PERIODIC[name] = Periodic(name, func, cron, queue, description, at_start)
 
 
 def registered() -> list[Periodic]:
     return sorted(_PERIODIC.values(), key=lambda p: p.name)
+
+
+def at_start() -> list[Periodic]:
+    """Jobs whose results pages show (risk scores and alerts, headline numbers): a fresh installation
+    computes them at once instead of showing empty pages until their nightly time."""
+    return [periodic for periodic in registered() if periodic.at_start]
+
+
+def enqueue_at_start(connection) -> list[str]:
+    """Queue the at-start jobs on Redis when a worker starts. Workers starting together queue them once:
+    the first one takes a short-lived lock (the jobs are idempotent, so a second run would only cost time)."""
+    from rq import Queue
+
+    if not connection.set("portal:start-up-jobs", utcnow().isoformat(), nx=True, ex=START_UP_LOCK_SECONDS):
+        return []
+    for periodic in at_start():
+        Queue(periodic.queue, connection=connection).enqueue(periodic.func)
+    return [periodic.name for periodic in at_start()]
 
 
 def cron_scheduler(connection) -> CronScheduler:
@@ -80,8 +101,20 @@ class InProcessScheduler:
                     self.last_run[periodic.name] = until
         return fired
 
+    def run_at_start(self) -> list[str]:
+        from portal import jobs
+
+        with self.app.app_context():
+            for periodic in at_start():
+                jobs.enqueue_now(periodic.queue, periodic.func)
+        return [periodic.name for periodic in at_start()]
+
     def _loop(self) -> None:
         last = utcnow()
+        try:
+            self.run_at_start()
+        except Exception:
+            log.exception("in-process start-up jobs failed")
         while True:
             time.sleep(max(1.0, 60 - utcnow().second))
             now = utcnow()

@@ -10,11 +10,12 @@ from portal.engagement.delivery.outbox import queue_email
 from portal.engagement.segments.services import SegmentError, members_select, register_field, save_segment
 from portal.engagement.templates.rendering import contexts_for, declare_token, register_token_provider, render_line
 from portal.engagement.workflows.services import (StepContext, StepOption, StepResult, WorkflowError, all_workflows,
-                                                  enter_many, register_step)
+                                                  describe_run, enter_many, register_step, renewal_occurrence)
 
 __all__ = [
     "queue_email",
     "SegmentError", "members_select", "register_field", "save_segment",
     "contexts_for", "declare_token", "register_token_provider", "render_line",
-    "StepContext", "StepOption", "StepResult", "WorkflowError", "all_workflows", "enter_many", "register_step",
+    "StepContext", "StepOption", "StepResult", "WorkflowError", "all_workflows", "describe_run", "enter_many", "register_step",
+    "renewal_occurrence",
 ]

@@ -52,8 +52,14 @@ class PlanForm(FlaskForm):
 
 
 class PlanChangeForm(FlaskForm):
-    action = SelectField("Change", choices=choices({"pause": "Pause", "resume": "Resume", "cancel": "Cancel"}))
-    reason = TextAreaField("Reason (optional)", validators=[Optional(), Length(max=1000)])
+    """Pause or resume in one click; cancelling has its own confirmation page (PlanCancelForm)."""
+    action = SelectField("Change", choices=choices({"pause": "Pause", "resume": "Resume"}))
+
+
+class PlanCancelForm(FlaskForm):
+    reason = TextAreaField("Why is it ending?", validators=[DataRequired("Say why it is ending: it is kept with the donor's record."),
+                                                            Length(max=1000)],
+                           description="e.g. what the donor told you on the phone. Kept on the timeline.")
 
 
 class PlanAmountForm(FlaskForm):

@@ -5,7 +5,7 @@ from flask_login import current_user
 from portal.auth.access import require_staff, roles_required
 from portal.donors.models import Donor
 from portal.giving import services
-from portal.giving.forms import GiftForm, PlanAmountForm, PlanChangeForm, PlanForm
+from portal.giving.forms import GiftForm, PlanAmountForm, PlanCancelForm, PlanChangeForm, PlanForm
 from portal.giving.models import Gift, RecurringPlan
 from portal.money import format_money
 from portal.settings.services import organisation
@@ -75,14 +75,34 @@ def change_plan(donor_id: int, plan_id: int):
     form = PlanChangeForm()
     if form.validate_on_submit():
         try:
-            services.change_plan_status(plan, form.action.data, reason=form.reason.data or "", actor=current_user, channel="staff")
+            services.change_plan_status(plan, form.action.data, actor=current_user, channel="staff")
         except services.GivingError as exc:
             flash(str(exc), "error")
         else:
             flash(f"{plan.kind_label} is now {plan.status}.", "success")
     else:
-        flash("Choose pause, resume or cancel.", "error")
+        flash("Choose pause or resume.", "error")
     return redirect(url_for("donors.show", donor_id=donor_id), code=303)
+
+
+@bp.route("/plans/<int:plan_id>/cancel", methods=["GET", "POST"])
+@roles_required("fundraiser")
+def cancel_plan(donor_id: int, plan_id: int):
+    """A page, not a dialog: the confirmation and the reason work the same with or without JavaScript."""
+    donor = _donor_or_404(donor_id)
+    plan = _owned_or_404(RecurringPlan, plan_id, donor_id)
+    if plan.status == "cancelled":
+        return redirect(url_for("donors.show", donor_id=donor_id), code=303)
+    form = PlanCancelForm()
+    if form.validate_on_submit():
+        try:
+            services.change_plan_status(plan, "cancel", reason=form.reason.data, actor=current_user, channel="staff")
+        except services.GivingError as exc:
+            form.reason.errors.append(str(exc))
+        else:
+            flash(f"{plan.kind_label} cancelled.", "success")
+            return redirect(url_for("donors.show", donor_id=donor_id), code=303)
+    return render_template("giving/plan_cancel.html", donor=donor, plan=plan, form=form), (400 if form.errors else 200)
 
 
 @bp.route("/plans/<int:plan_id>/amount", methods=["POST"])

@@ -10,8 +10,7 @@ def init_app(app: Flask) -> None:
     from portal.insights import donor_records
     from portal import schedule, sweep, web
     from portal.donors import imports
-    from portal.insights import cli, journey_segments, services, tasks
-    from portal.insights import views
+    from portal.insights import cli, journey_segments, services, tasks, views
     from portal.insights.views import bp
     from portal.journey import reactors
 
@@ -19,14 +18,15 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["period_definition"] = services.period_definition
     web.add_staff_nav(app, "insights.index", "Insights", ("fundraiser",))
     web.add_home_tiles(app, views.home_tiles)
+    web.add_panel(app, "staff_donor_side", views.donor_value_panel)
     reactors.register("insights-milestones", tasks.mark_milestones_stale, kinds=["inquiry", "plan_started"])
     reactors.register("insights-headline", tasks.headline_moved, kinds=["gift_received", "gift_refunded"])
     imports.import_finished.connect(tasks.headline_after_import)
     sweep.register("insights", services.sweep_lost)
     # Hourly, so segments built on the journey stay current; with nothing changed a check takes milliseconds.
-    schedule.register("insights-milestones", tasks.refresh_milestones, "15 * * * *", queue="reports",
+    schedule.register("insights-milestones", tasks.refresh_milestones, "15 * * * *", queue="reports", at_start=True,
                       description="Rebuild donors' journey milestones that changed (the reports do this too, on demand).")
-    schedule.register("insights-headline", tasks.refresh_headline, "*/30 * * * *", queue="reports",
+    schedule.register("insights-headline", tasks.refresh_headline, "*/30 * * * *", queue="reports", at_start=True,
                       description="Keep the back-office home's headline numbers fresh.")
     app.cli.add_command(cli.insights_cli)
     services.register_scope("segment", _segment_members, choices=_segment_choices)

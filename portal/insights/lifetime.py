@@ -237,6 +237,33 @@ def compute(params: ReportParams, *, tz_name: str, donor_filter: Select | None =
                           round(future), model, by_state, top, at_risk)
 
 
+@dataclass
+class DonorValue:
+    state: str
+    historical_minor: int
+    annual_minor: int
+    predicted_minor: int
+
+    @property
+    def label(self) -> str:
+        return STATES[self.state][0]
+
+
+def donor_value(first_gift_at: datetime | None, last_gift_at: datetime | None, lifetime_minor: int,
+                model: ValueModel, as_of: datetime) -> DonorValue | None:
+    """One donor's value by the report's rules (_Values), from their giving rollup: state, yearly value,
+    and given so far plus the expected discounted giving years of their state."""
+    if first_gift_at is None or last_gift_at is None:
+        return None
+    year_ago = datetime.combine(add_months(as_of.date(), -12), as_of.time())
+    two_years_ago = datetime.combine(add_months(as_of.date(), -24), as_of.time())
+    state = ("new" if first_gift_at >= year_ago else "repeat" if last_gift_at >= year_ago
+             else "lapsing" if last_gift_at >= two_years_ago else "lapsed")
+    years = max(1.0, (last_gift_at - first_gift_at).total_seconds() / SECONDS_PER_YEAR)
+    annual = lifetime_minor / years
+    return DonorValue(state, lifetime_minor, round(annual), round(lifetime_minor + annual * model.expected_years[state]))
+
+
 def donors_csv(params: ReportParams, *, tz_name: str, donor_filter: Select | None = None,
                as_of: datetime | None = None) -> Iterator[list]:
     """Every donor of the range with their historical, yearly and predicted value."""

@@ -51,7 +51,7 @@ def lapse_chart(report: FunnelReport) -> Markup:
     return charts.horizontal_bars("lapse-chart", "Lapsing and coming back", desc, bars)
 
 
-RETENTION_SERIES = ["Donor retention", "New-donor retention", "Repeat-donor retention", "Dollar retention"]
+RETENTION_SERIES = ["Donor retention", "New-donor retention", "Repeat-donor retention", "Value retention"]
 
 
 def retention_chart(report: RetentionReport) -> Markup:
@@ -63,7 +63,7 @@ def retention_chart(report: RetentionReport) -> Markup:
         charts.Line(RETENTION_SERIES[3], [p.dollar_retention_rate for p in periods]),
     ]
     desc = " ".join(f"{p.label}: donor retention {_rate(p.retention_rate)}, new {_rate(p.new_retention_rate)}, "
-                    f"repeat {_rate(p.repeat_retention_rate)}, dollar {_rate(p.dollar_retention_rate)}." for p in periods)
+                    f"repeat {_rate(p.repeat_retention_rate)}, value {_rate(p.dollar_retention_rate)}." for p in periods)
     return charts.line_chart("retention-chart", "Retention by 12-month period", desc, [axis_label(p) for p in periods], lines)
 
 

@@ -356,7 +356,7 @@ def csv_rows(report: RetentionReport) -> Iterator[list]:
     yield ["period", "period_start", "period_end", "donors", "previous_period_donors", "retained", "retention_rate",
            "new_in_previous", "new_retained", "new_retention_rate", "repeat_in_previous", "repeat_retained",
            "repeat_retention_rate", "new_donors", "recaptured", "given", "given_previous_period",
-           "given_by_retained", "dollar_retention_rate"]
+           "given_by_retained", "value_retention_rate"]
     for p in report.periods:
         yield [p.label, p.start.isoformat(), p.end.isoformat(), p.donors, p.previous_donors, p.retained, rate_cell(p.retention_rate),
                p.new_previous, p.new_retained, rate_cell(p.new_retention_rate), p.repeat_previous, p.repeat_retained,

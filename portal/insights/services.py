@@ -49,7 +49,7 @@ REPORTS: dict[str, Report] = {
     "funnel": Report("funnel", "Donor journey", "Where donors drop off between inquiry, first gift, regular giving and renewal.",
                      funnel.compute, funnel.FunnelReport, funnel.csv_rows, lambda today, _: funnel.default_range(today),
                      lambda _: funnel.MAX_YEARS),
-    "retention": Report("retention", "Retention", "Year-over-year donor and dollar retention, new and repeat, LYBUNT and SYBUNT.",
+    "retention": Report("retention", "Retention", "Year-over-year donor and value retention, new and repeat, LYBUNT and SYBUNT.",
                         retention_report.compute, retention_report.RetentionReport, retention_report.csv_rows,
                         lambda today, _: retention_report.default_range(today), lambda _: retention_report.MAX_PERIODS,
                         definitions=retention_report.DEFINITIONS, by_year=True),
@@ -316,3 +316,25 @@ def home_tiles() -> list[dict]:
 
     snapshot = request(REPORTS["headline"], headline_params())
     return headline_tiles(result_of(snapshot), snapshot)
+
+
+_VALUE_MODEL: dict[str, object] = {}
+
+
+def value_model():
+    """The lifetime-value model (chances of giving again by state), measured once an hour per process:
+    the donor page shows each donor's predicted value with it."""
+    hour = utcnow().strftime("%Y-%m-%dT%H")
+    if _VALUE_MODEL.get("hour") != hour:
+        _VALUE_MODEL.update(hour=hour, model=lifetime.measure_model(utcnow()))
+    return _VALUE_MODEL["model"]
+
+
+def donor_value(donor_id: int):
+    """Lifetime and predicted value of one donor, or None before their first gift."""
+    from portal.giving.models import DonorStats
+
+    stats = db.session.get(DonorStats, donor_id)
+    if stats is None:
+        return None
+    return lifetime.donor_value(stats.first_gift_at, stats.last_gift_at, stats.lifetime_minor, value_model(), utcnow())

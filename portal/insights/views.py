@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from flask import Blueprint, Response, abort, flash, redirect, request, stream_with_context, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, stream_with_context, url_for
 from flask_login import current_user
+from markupsafe import Markup
 
 from portal import csvfile
 from portal.audit import services as audit
@@ -241,3 +242,12 @@ def lifetime_donors_csv():
 @roles_required("fundraiser")
 def satisfaction_comments_csv():
     return _detail_csv("satisfaction", "satisfaction-comments", satisfaction.comments_csv)
+
+
+def donor_value_panel(donor, **_):
+    """The donor page's lifetime and predicted value, by the same model as the Lifetime value report."""
+    value = services.donor_value(donor.id)
+    if value is None:
+        return None
+    return Markup(render_template("insights/_donor_value_panel.html", donor=donor, value=value,
+                                  state_help=presenters.STATE_HELP))

@@ -1,7 +1,7 @@
 """The touchpoint log: writing it, reading a donor's timeline, and naming journey stages."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -146,6 +146,27 @@ def move_journey_start(starts: dict[int, datetime]) -> None:
 class TimelinePage:
     items: list[Touchpoint]
     next_cursor: str | None
+    repeats: dict[int, int] = field(default_factory=dict)  # touchpoint id -> how many it stands for
+
+
+# Kinds that happen in bursts (a donor signing in four times in a minute): one timeline entry stands for
+# a run of them within this window, with the count.
+GROUPED_KINDS = {"portal_login"}
+GROUP_WINDOW = timedelta(hours=1)
+
+
+def group_repeats(rows: list[Touchpoint]) -> tuple[list[Touchpoint], dict[int, int]]:
+    """Collapse runs of the same grouped kind (newest first) into their newest entry and a count."""
+    kept: list[Touchpoint] = []
+    repeats: dict[int, int] = {}
+    for row in rows:
+        head = kept[-1] if kept else None
+        if (head is not None and row.kind in GROUPED_KINDS and head.kind == row.kind
+                and head.occurred_at - row.occurred_at <= GROUP_WINDOW):
+            repeats[head.id] = repeats.get(head.id, 1) + 1
+            continue
+        kept.append(row)
+    return kept, repeats
 
 
 def timeline(donor_id: int, *, group: str | None = None, cursor: str | None = None, limit: int = 20) -> TimelinePage:
@@ -165,7 +186,8 @@ def timeline(donor_id: int, *, group: str | None = None, cursor: str | None = No
         rows = rows[:limit]
         last = rows[-1]
         next_cursor = f"{last.occurred_at.isoformat()}_{last.id}"
-    return TimelinePage(list(rows), next_cursor)
+    items, repeats = group_repeats(list(rows))
+    return TimelinePage(items, next_cursor, repeats)
 
 
 def _parse_cursor(cursor: str | None) -> tuple[datetime, int] | None:

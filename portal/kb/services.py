@@ -298,10 +298,12 @@ def search(text: str | None, *, scope: str = "donor", tag: str | None = None, pa
         did_you_mean = corrected_from = None
         if query:
             did_you_mean = spelling.correct(query)
-            if did_you_mean and found.total == 0:
+            if did_you_mean:
                 corrected = ranking.run_search(did_you_mean, scope=scope, tag=tag, page=page, per_page=per_page)
-                if corrected.total:
+                if found.total == 0 and corrected.total:
                     found, corrected_from = corrected, query
+                elif corrected.total < found.total:
+                    did_you_mean = None  # a "correction" that finds less than what was typed helps nobody
     except storage.IndexUnavailable:
         return _database_search(query, scope=scope, tag=tag, page=page, per_page=per_page)
     pages = max(1, math.ceil(found.total / per_page))

@@ -143,6 +143,12 @@ def _builtin_text(donor_filter, since: datetime) -> Iterable[tuple[int, str, str
                 yield donor_id, text, "told us in a survey: “" + text[:50] + ("…”" if len(text) > 50 else "”")
 
 
+def tier_phrase(tier: str) -> str:
+    """The tier as a noun phrase: a Champion supporter, an Ally supporter, but a Supporter (not a Supporter supporter)."""
+    noun = tier if tier.strip().lower().endswith("supporter") else f"{tier} supporter"
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
+
+
 def compute(donor_filter: Callable, now: datetime | None = None) -> dict[int, list[tuple[int, float, str]]]:
     """Ranked (article_id, score, reason) for every donor matched by donor_filter(column) with any activity."""
     from portal.donors.models import Donor, Tag, donor_interests
@@ -199,7 +205,7 @@ def compute(donor_filter: Callable, now: datetime | None = None) -> dict[int, li
                 donor_filter(Touchpoint.donor_id), Touchpoint.kind == "tier_changed",
                 Touchpoint.occurred_at >= now - timedelta(days=TIER_DAYS))):
         tier = (data or {}).get("tier") or (data or {}).get("to") if isinstance(data, dict) else None
-        reason = (f"Because you became a {tier} supporter on {_day(occurred_at)}" if tier
+        reason = (f"Because you became {tier_phrase(tier)} on {_day(occurred_at)}" if tier
                   else f"Because your supporter tier changed on {_day(occurred_at)}")
         age = (now - occurred_at).total_seconds() / 86400
         rankings[donor_id].add(catalogue.by_topic.get(TOPICS["tier"]), WEIGHTS["tier"] * _decay(age), reason)

@@ -54,7 +54,7 @@ def init_app(app: Flask) -> None:
     register_source("alert", "Alert", views.describe_alert)
     register_source("check_in", "Check-in", views.describe_check_in)
     reactors.register("retention.rescore", services.rescore_on_touchpoint, kinds=services.reactor_kinds())
-    schedule.register("risk_scores", tasks.recompute_risk, "30 3 * * *", queue="reports",
+    schedule.register("risk_scores", tasks.recompute_risk, "30 3 * * *", queue="reports", at_start=True,
                       description="Rescore every donor and alert those who crossed the threshold")
     schedule.register("ticket_service_levels", tasks.check_ticket_service_levels, "*/15 * * * *",
                       description="Alert on tickets past their service level")

@@ -519,6 +519,7 @@ class Due:
     key: str
     due_on: date
     detail: str
+    plan_id: int | None = None
 
 
 def _due_check_ins(now: datetime, levels: RiskSettings) -> list[Due]:
@@ -535,7 +536,7 @@ def _due_check_ins(now: datetime, levels: RiskSettings) -> list[Due]:
                        RecurringPlan.renews_on >= today,
                        RecurringPlan.renews_on <= today + timedelta(days=levels.check_in_renewal_days))).all():
             due.append(Due("renewal", donor_id, f"renewal:{plan_id}:{renews_on.isoformat()}", renews_on,
-                           f"{PLAN_KINDS.get(kind, kind)} renews on {renews_on:%-d %B %Y}"))
+                           f"{PLAN_KINDS.get(kind, kind)} renews on {renews_on:%-d %B %Y}", plan_id))
     if levels.check_in_anniversary_days:
         window = [today + timedelta(days=n) for n in range(levels.check_in_anniversary_days + 1)]
         same_day = or_(*(and_(extract("month", DonorStats.first_gift_at) == day.month,
@@ -584,7 +585,7 @@ def _check_in(item: Due, now: datetime, levels: RiskSettings) -> CheckIn:
     from portal.donors.services import get_donor
     from portal.engagement.services import queue_email
     from portal.settings.services import organisation
-    from portal.support.services import create_task
+    from portal.support.services import create_task, renewal_task_due, renewal_task_key
     from portal.tokens import unsubscribe_url
 
     donor = get_donor(item.donor_id)
@@ -594,11 +595,15 @@ def _check_in(item: Due, now: datetime, levels: RiskSettings) -> CheckIn:
     db.session.flush()
     if levels.check_in_action in ("task", "both"):
         manager = manager_of(item.donor_id)
+        due_at, dedupe_key = datetime.combine(item.due_on, time(12)), f"check_in:{check_in.id}"
+        if item.reason == "renewal":
+            # A renewal workflow may already have raised this renewal's task: that one is kept.
+            dedupe_key = renewal_task_key(item.plan_id, item.due_on)
+            due_at = renewal_task_due(item.due_on, now)
         task = create_task(f"{CHECK_IN_REASONS[item.reason]}: {donor.display_name}", donor_id=donor.id,
                            kind="renewal" if item.reason == "renewal" else "check_in", details=item.detail,
                            assignee_id=manager.id if manager else None, assignee_role=levels.check_in_team,
-                           due_at=datetime.combine(item.due_on, time(12)), source=f"check_in:{check_in.id}",
-                           dedupe_key=f"check_in:{check_in.id}")
+                           due_at=due_at, source=f"check_in:{check_in.id}", dedupe_key=dedupe_key)
         check_in.task_id = task.id
     if levels.check_in_action in ("email", "both") and donor.can_receive_marketing:
         org = organisation()

@@ -5,7 +5,7 @@ so the portal doesn't confirm that a record exists.
 """
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy.orm import lazyload
@@ -21,6 +21,7 @@ from portal.htmx import is_htmx, render
 from portal.loyalty import services as loyalty
 from portal.money import format_money
 from portal.params import page_number, year_number
+from portal.selfservice import documents
 from portal.selfservice.cache import answer_from_store, cached_page
 from portal.selfservice.forms import (GiveForm, PlanAmountForm, PlanCancelForm, PreferencesForm, ProfileForm, RedeemForm,
                                       ReplyForm, TicketForm)
@@ -85,14 +86,27 @@ def giving_receipt(gift_id: int):
     return render_template("me/receipt.html", donor=donor, gift=gift, issued=utcnow())
 
 
-@bp.route("/giving/statement/<int:year>")
-def giving_statement(year: int):
+def _statement_page(year: int) -> str:
     donor = _donor()
     statement = giving.annual_statement(donor.id, year)
     if statement is None:
         abort(404)
     return render_template("me/statement.html", donor=donor, year=year, gifts=statement.gifts, funds=statement.by_fund,
                            total=statement.total, issued=utcnow())
+
+
+@bp.route("/giving/statement/<int:year>")
+def giving_statement(year: int):
+    return _statement_page(year)
+
+
+@bp.route("/giving/statement/<int:year>.pdf")
+def giving_statement_pdf(year: int):
+    """The same statement as a PDF file, for donors who keep it with their tax papers."""
+    response = make_response(documents.html_to_pdf(_statement_page(year), base_url=request.url_root))
+    response.headers["Content-Type"] = "application/pdf"
+    response.headers["Content-Disposition"] = f'attachment; filename="giving-statement-{year}.pdf"'
+    return response
 
 
 @bp.route("/giving/give", methods=["GET", "POST"])

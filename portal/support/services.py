@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Callable
 
 from sqlalchemy import Select, and_, case, func, or_, select
@@ -65,6 +65,19 @@ def describe_source(source: str) -> tuple[str, str | None] | None:
     if prefix not in _SOURCES or not ident.isdigit():
         return None
     return _SOURCES[prefix][1](int(ident))
+
+
+def renewal_task_key(plan_id: int, renews_on: date) -> str:
+    """The dedupe key of the one check-in task a renewal gets, whichever job (a workflow, the check-in
+    job) raises it first: the others find the same task instead of adding their own."""
+    return f"renewal:{plan_id}:{renews_on.isoformat()}"
+
+
+def renewal_task_due(renews_on: date, now: datetime, wanted: datetime | None = None) -> datetime:
+    """When a renewal's check-in task falls due: as wanted, but never later than midday the day before
+    the renewal (a call after it is too late), and never in the past."""
+    latest = datetime.combine(renews_on - timedelta(days=1), time(12))
+    return max(now, min(wanted or latest, latest))
 
 
 def create_task(title: str, *, donor_id: int | None = None, details: str = "", kind: str = "follow_up",

@@ -94,12 +94,52 @@ def test_plan_start_pause_cancel_through_the_page(app, fundraiser):
     with app.app_context():
         plan_id = db.session.scalar(select(RecurringPlan.id))
     fundraiser.post(f"/staff/donors/{donor_id}/plans/{plan_id}/status", data={"action": "pause"})
-    fundraiser.post(f"/staff/donors/{donor_id}/plans/{plan_id}/status", data={"action": "cancel", "reason": "Moving"})
+    fundraiser.post(f"/staff/donors/{donor_id}/plans/{plan_id}/cancel", data={"reason": "Moving"})
     with app.app_context():
         plan = db.session.get(RecurringPlan, plan_id)
         assert (plan.status, plan.end_reason) == ("cancelled", "Moving")
     other = make_other_donor(app)
     assert fundraiser.post(f"/staff/donors/{other}/plans/{plan_id}/status", data={"action": "resume"}).status_code == 404
+    assert fundraiser.post(f"/staff/donors/{other}/plans/{plan_id}/cancel", data={"reason": "x"}).status_code == 404
+
+
+def _active_sponsorship(app, fundraiser):
+    with app.app_context():
+        donor_id = make_donor().id
+    fundraiser.post(f"/staff/donors/{donor_id}/plans", data={
+        "kind": "sponsorship", "amount": "15", "interval": "monthly", "started_on": date.today().isoformat(), "fund": "Crew"})
+    with app.app_context():
+        return donor_id, db.session.scalar(select(RecurringPlan.id))
+
+
+def test_cancel_on_the_donor_page_is_a_link_to_a_confirmation_that_asks_why(app, fundraiser):
+    donor_id, plan_id = _active_sponsorship(app, fundraiser)
+    page = fundraiser.get(f"/staff/donors/{donor_id}").get_data(as_text=True)
+    assert f'href="/staff/donors/{donor_id}/plans/{plan_id}/cancel"' in page
+    assert 'value="cancel"' not in page  # no one-click cancel button
+    confirm = fundraiser.get(f"/staff/donors/{donor_id}/plans/{plan_id}/cancel")
+    assert confirm.status_code == 200
+    assert "Cancel Ada Lovelace’s sponsorship?" in confirm.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.get(RecurringPlan, plan_id).status == "active"  # looking at the page changes nothing
+
+
+def test_cancelling_without_a_reason_is_refused_with_a_field_error(app, fundraiser):
+    donor_id, plan_id = _active_sponsorship(app, fundraiser)
+    refused = fundraiser.post(f"/staff/donors/{donor_id}/plans/{plan_id}/cancel", data={"reason": "  "})
+    assert refused.status_code == 400
+    assert "Say why it is ending" in refused.get_data(as_text=True)
+    one_click = fundraiser.post(f"/staff/donors/{donor_id}/plans/{plan_id}/status", data={"action": "cancel"})
+    assert one_click.status_code == 303
+    with app.app_context():
+        assert db.session.get(RecurringPlan, plan_id).status == "active"
+        assert db.session.scalar(select(func.count()).select_from(Touchpoint).where(
+            Touchpoint.donor_id == donor_id, Touchpoint.kind == "plan_cancelled")) == 0
+    done = fundraiser.post(f"/staff/donors/{donor_id}/plans/{plan_id}/cancel", data={"reason": "Donor moving abroad"})
+    assert done.status_code == 303
+    with app.app_context():
+        plan = db.session.get(RecurringPlan, plan_id)
+        assert (plan.status, plan.end_reason) == ("cancelled", "Donor moving abroad")
 
 
 def make_other_donor(app):

@@ -47,7 +47,7 @@ def test_renewal_check_in_goes_to_the_relationship_manager_once(clock):
     assert retention.run_check_ins(NOW + timedelta(days=1)) == {"renewal": 0, "anniversary": 0, "major": 0}
     [task] = tasks()
     assert (task.title, task.assignee_id, task.kind, task.due_at) == (
-        "Renewal coming up: Ivy Lee", manager.id, "renewal", datetime(2026, 7, 5, 12))
+        "Renewal coming up: Ivy Lee", manager.id, "renewal", datetime(2026, 7, 4, 12))  # the day before it renews
     assert task.details == "Sponsorship renews on 5 July 2026"
 
 

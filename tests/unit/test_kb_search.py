@@ -15,7 +15,7 @@ from whoosh import query as wq
 
 from portal.extensions import db
 from portal.kb import services
-from portal.kb.search import ranking, snippets, storage
+from portal.kb.search import ranking, snippets, spelling, storage
 from portal.kb.models import Article
 
 
@@ -317,3 +317,14 @@ def test_plain_words_build_the_query_the_parser_would():
         assert fast == parsed and getattr(fast, "scale", None) == getattr(parsed, "scale", None), text
     assert built > 500
     assert ranking._words_query("tax AND relief") is None and ranking._words_query('"tax relief"') is None
+
+
+def test_a_short_word_is_not_corrected_into_another_word(shipped):
+    result = services.search("gift aid tax")
+    assert result.did_you_mean is None and result.corrected_from is None
+    assert result.hits[0].slug == "tax-relief-on-gifts"
+
+
+def test_a_correction_is_only_offered_when_it_finds_at_least_as_much(shipped, monkeypatch):
+    monkeypatch.setattr(spelling, "correct", lambda text: "zzzz qqqq")  # finds nothing
+    assert services.search("sponsorship letters").did_you_mean is None

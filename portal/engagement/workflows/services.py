@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Callable
 
+from flask import url_for
 from sqlalchemy import and_, case, exists, extract, func, select, update
 
 from portal import jobs
@@ -173,6 +174,26 @@ def _send_email(ctx: StepContext) -> StepResult:
     rules = engagement_settings.current()
     message.html_body = tracking.instrument(message.html_body, message.id, opens=rules.track_opens, clicks=rules.track_clicks)
     return StepResult("emailed", template.name, message.id)
+
+
+def renewal_occurrence(occurrence_key: str) -> tuple[int, date] | None:
+    """(plan id, renewal date) of a renewal_due run's occurrence key, "renewal:<plan id>:<YYYY-MM-DD>"."""
+    prefix, _, rest = occurrence_key.partition(":")
+    plan_id, _, day = rest.partition(":")
+    if prefix != "renewal" or not plan_id.isdigit():
+        return None
+    try:
+        return int(plan_id), date.fromisoformat(day)
+    except ValueError:
+        return None
+
+
+def describe_run(run_id: int) -> tuple[str, str | None] | None:
+    """What a workflow's task says caused it: the workflow, linked."""
+    run = db.session.get(WorkflowRun, run_id)
+    if run is None:
+        return None
+    return f"Workflow “{run.workflow.name}”", url_for("workflows.show", workflow_id=run.workflow_id)
 
 
 def _change_tag(add: bool) -> Callable[[StepContext], StepResult]:

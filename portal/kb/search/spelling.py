@@ -17,7 +17,8 @@ def _correct(snap: Snapshot, text: str) -> str | None:
     changed = False
     out = []
     for word in words_of(text):
-        if len(word) < 3 or word.isdigit() or ("spell", word) in reader:
+        # Words of three letters or fewer are left alone: two edits make any of them another word ("aid", "any").
+        if len(word) < 4 or word.isdigit() or ("spell", word) in reader:
             out.append(word)
             continue
         suggestions = corrector.suggest(word, limit=1, maxdist=2, prefix=1)
