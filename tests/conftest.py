@@ -3,11 +3,14 @@ signed-in clients for each role, and the real services (Redis, SMTP, Chromium) w
 turning a missing service into a failure instead of a skip."""
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import socket
 import threading
+from collections import Counter
 from datetime import datetime
+from email import message_from_bytes
 
 import pytest
 from flask.testing import FlaskClient
@@ -196,26 +199,49 @@ def browser_type_launch_args(browser_type_launch_args):
 # ---------------------------------------------------------------- real SMTP server on loopback
 
 class SmtpSink:
-    """Collects what a real aiosmtpd server receives; `reply` makes it answer RCPT with an error code."""
+    """What a real aiosmtpd server on loopback receives: the one SMTP sink of the tests.
+
+    `reply` answers RCPT for an address with an error code ("451 try later"); `delay` slows every RCPT,
+    so a worker spends its time waiting there; when the `signal_at`-th RCPT arrives `reached` is set and
+    that message is held until `released` is set, so a test can kill a worker mid-send however slowly it
+    reacts. `sessions` counts SMTP sessions (one EHLO each)."""
 
     def __init__(self):
         self.messages = []
         self.reply: dict[str, str] = {}  # recipient -> SMTP reply such as "451 try later"
+        self.delay = 0.0
+        self.signal_at: int | None = None
+        self.reached = threading.Event()
+        self.released = threading.Event()
+        self.rcpts = 0
+        self.sessions = 0
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        self.sessions += 1
+        session.host_name = hostname
+        return responses
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        self.rcpts += 1
+        if self.rcpts == self.signal_at:
+            self.reached.set()
+            while not self.released.is_set():
+                await asyncio.sleep(0.01)
+        await asyncio.sleep(self.delay)
         if address in self.reply:
             return self.reply[address]
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
-        from email import message_from_bytes
-
         self.messages.append(message_from_bytes(envelope.content))
         return "250 Message accepted"
 
     def message_ids(self) -> list[str]:
         return [m["Message-ID"] for m in self.messages]
+
+    def counts(self) -> Counter:
+        return Counter(self.message_ids())
 
 
 @pytest.fixture
@@ -231,9 +257,10 @@ def smtp_server(app):
     except Exception as exc:  # the port raced away or aiosmtpd could not bind
         require_service("aiosmtpd SMTP server", False, str(exc))
     previous = app.config.get("MAIL_URL")
-    app.config["MAIL_URL"] = f"smtp://127.0.0.1:{port}"
-    sink.port = port
+    sink.port, sink.url = port, f"smtp://127.0.0.1:{port}"
+    app.config["MAIL_URL"] = sink.url
     yield sink
+    sink.released.set()
     app.config["MAIL_URL"] = previous
     controller.stop()
 
