@@ -135,15 +135,17 @@ def show(donor_id: int):
     page = journey.timeline(donor.id, group=group, cursor=request.args.get("cursor"))
     if is_htmx() and request.args.get("cursor"):
         return render("donors/show.html", block="timeline_items", donor=donor, page=page, group=group)
-    if not is_htmx():  # the record opened, not its timeline redrawn by a filter
-        services.record_view(donor, actor=current_user)
-    return render(
+    page_html = render(
         "donors/show.html", block="timeline", donor=donor, page=page, group=group,
         stats=donor.stats, stage=journey.STAGES[journey.journey_stage(donor.stats)],
         plans=giving.plans_for(donor.id), gifts=giving.gifts_for(donor.id, limit=10),
         gift_form=GiftForm(), plan_form=PlanForm(), interaction_form=InteractionForm(),
         groups=journey.TIMELINE_GROUPS,
     )
+    if not is_htmx():  # the record opened, not its timeline redrawn by a filter
+        # After rendering: the read log's commit would otherwise expire everything the page is about to read.
+        services.record_view(donor, actor=current_user)
+    return page_html
 
 
 @bp.route("/<int:donor_id>/interactions", methods=["POST"])

@@ -170,13 +170,13 @@ def _preview_donor(donor_id) -> Donor | None:
 
 def _preview(form_data, donor: Donor | None) -> dict:
     subject, html_body, text_body = (form_data.get("subject", ""), form_data.get("html_body", ""), form_data.get("text_body", ""))
-    context = templating.contexts_for([donor.id])[donor.id] if donor else None
+    context = templating.contexts_for([donor.id])[donor.id] if donor else templating.preview_context()
     errors = templating.check(subject, html_body, text_body, context)
     if errors:
         return {"errors": errors, "rendered": None, "donor": donor}
     content = templating.Content(subject, html_body, text_body, form_data.get("category", "marketing"))
     try:
-        rendered = templating.render_for_donor(content, donor.id if donor else None)
+        rendered = templating.render(content, context)
     except templating.TemplateLimitError as exc:  # each part fits, but the message as a whole does not
         return {"errors": {"text_body": f"the whole message together: {exc}"}, "rendered": None, "donor": donor}
     return {"errors": {}, "rendered": rendered, "donor": donor}

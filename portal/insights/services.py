@@ -137,8 +137,9 @@ def parse(report: Report, args: Mapping[str, str]) -> tuple[ReportParams, RangeE
     survey = 0
     if report.by_survey and args.get("survey"):
         raw = args.get("survey", "")
-        if parse_id(raw) is not None and any(survey_id == int(raw) for survey_id, _ in satisfaction.survey_choices()):
-            survey = int(raw)
+        number = parse_id(raw)
+        if number is not None and any(survey_id == number for survey_id, _ in satisfaction.survey_choices()):
+            survey = number
         else:
             errors["survey"] = "Choose a survey from the list; that one doesn't exist (it may have been deleted)."
     current = today()

@@ -541,7 +541,7 @@ def ticket_queue(filters: TicketFilter, *, user: User, page: int = 1, per_page: 
     text = filters.q.strip()
     if text:
         if text.lstrip("#").isdigit():
-            query = query.where(Ticket.id == (parse_id(text) or 0))
+            query = query.where(Ticket.id == (parse_id(text) or 0))  # a number no id can have matches nothing
         else:
             like = f"%{text.lower()}%"
             query = query.where(or_(func.lower(Ticket.subject).like(like),

@@ -48,7 +48,7 @@ def test_every_route_with_an_id_answers_404_to_an_id_it_cannot_hold(app, role):
     assert {request: status for request, status in answers.items() if status != 404} == {}
 
 
-@pytest.mark.parametrize("role", ["donor", "support", "fundraiser", "admin"])
+@pytest.mark.parametrize("role", ROLES)
 def test_no_route_fails_on_oversized_numbers_in_the_query_or_form(app, role):
     client = client_for(app, role)
     failures = {}

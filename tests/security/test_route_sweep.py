@@ -80,7 +80,7 @@ def test_no_rendered_response_may_be_kept_by_a_shared_cache(app, role):
 CSRF_EXEMPT = {"unsubscribe.unsubscribe"}
 
 
-@pytest.mark.parametrize("role", ["anonymous", "donor", "admin"])
+@pytest.mark.parametrize("role", ROLES)
 def test_every_state_change_without_a_csrf_token_is_refused(app, role):
     client = client_for(app, role)
     accepted = {}

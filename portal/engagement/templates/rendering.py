@@ -450,9 +450,14 @@ def render_line(source: str, context: dict[str, str]) -> str:
         return " ".join(_run(_compiled(source, False), context).split())
 
 
+def preview_context() -> dict[str, str]:
+    """The example values, with the organisation's own name, support address and impact line."""
+    return {**example_context(), **_organisation_tokens()}
+
+
 def render_for_donor(content: Content, donor_id: int | None) -> Rendered:
     """Preview and test sends: a real donor's values, or the examples when no donor is chosen."""
     if donor_id is None:
-        return render(content, {**example_context(), **_organisation_tokens()})
+        return render(content, preview_context())
     return render(content, contexts_for([donor_id])[donor_id])
 
