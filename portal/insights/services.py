@@ -2,6 +2,7 @@
 job on the `reports` queue and kept as snapshots with the time they were computed."""
 from __future__ import annotations
 
+import calendar
 import hashlib
 import json
 import logging
@@ -43,6 +44,7 @@ class Report:
     definitions: dict[str, str] = field(default_factory=dict)
     by_survey: bool = False  # offers a choice of survey
     by_year: bool = False  # counts in years: financial years by default, or rolling 12-month periods
+    fy_grains: tuple[str, ...] = ()  # grains whose years are financial years
 
 
 REPORTS: dict[str, Report] = {
@@ -55,7 +57,7 @@ REPORTS: dict[str, Report] = {
                         definitions=retention_report.DEFINITIONS, by_year=True),
     "cohorts": Report("cohorts", "Cohorts", "How many of each month's or year's new donors keep giving.",
                       cohorts.compute, cohorts.CohortReport, cohorts.csv_rows, cohorts.default_range, cohorts.max_years,
-                      grains=cohorts.GRAINS, definitions=cohorts.DEFINITIONS),
+                      grains=cohorts.GRAINS, definitions=cohorts.DEFINITIONS, fy_grains=("year",)),
     "lifetime": Report("lifetime", "Lifetime value", "What donors have given and are expected to give; the most valuable and most at risk.",
                        lifetime.compute, lifetime.LifetimeReport, lifetime.csv_rows, lambda today, _: lifetime.default_range(today),
                        lambda _: 30, definitions=lifetime.DEFINITIONS),
@@ -150,6 +152,9 @@ def parse(report: Report, args: Mapping[str, str]) -> tuple[ReportParams, RangeE
         fy_month = organisation().financial_year_start
         if basis == "fy":  # the current financial year so far and the three before it
             default = DateRange(add_months(periods.fy_start(current, fy_month), -36), current)
+    if grain in report.fy_grains:
+        basis, fy_month = "fy", organisation().financial_year_start
+        default = DateRange(add_months(periods.fy_start(current, fy_month), -48), current)
     chosen = dict(args)
     quarter = (args.get("cohort") or "").strip()
     if quarter:
@@ -168,7 +173,10 @@ def period_definition(report: Report, params: ReportParams) -> str:
     if report.by_year:
         return periods.describe(params.basis, params.fy_start, params.range.end)
     if report.grains:
-        unit = "calendar years" if params.grain == "year" else "calendar months"
+        unit = "calendar months"
+        if params.grain == "year":
+            unit = (f"financial years starting 1 {calendar.month_name[params.fy_start]}"
+                    if params.fy_start not in (0, 1) else "calendar years")
         return (f"Cohorts by the {unit} (UTC) of the first gift, from {params.range.start:%-d %b %Y} "
                 f"to {params.range.end:%-d %b %Y}.")
     return f"Custom range: {params.range.start:%-d %b %Y} to {params.range.end:%-d %b %Y}."

@@ -31,7 +31,7 @@ from datetime import date, datetime
 import pytest
 
 from portal.extensions import db
-from portal.insights import headline, periods, services
+from portal.insights import cohorts, headline, periods, services
 from portal.insights import retention_report as retention
 from portal.insights.filters import DateRange, ReportParams
 from portal.settings.services import organisation
@@ -118,7 +118,7 @@ def test_financial_years_are_the_default_and_every_report_says_which_periods_it_
     assert services.period_definition(services.REPORTS["engagement"], params) == "Custom range: 1 Apr 2023 to 30 Jun 2025."
     yearly, _ = services.parse(services.REPORTS["cohorts"], {"grain": "year", "start": "2021-01-01", "end": "2025-06-30"})
     assert services.period_definition(services.REPORTS["cohorts"], yearly) == \
-        "Cohorts by the calendar years (UTC) of the first gift, from 1 Jan 2021 to 30 Jun 2025."
+        "Cohorts by the financial years starting 1 April (UTC) of the first gift, from 1 Jan 2021 to 30 Jun 2025."
 
 
 def test_financial_year_labels():
@@ -137,3 +137,30 @@ def test_the_home_figures_cover_the_financial_year_so_far():
     assert (report.given_minor, report.new_donors, report.lybunt, report.lybunt_minor) == (11000, 1, 2, 7000)
     assert report.given_by_month.labels == ["Apr 2025", "May 2025", "Jun 2025"]
     assert report.new_retention_rate == 50.0
+
+
+def test_yearly_cohorts_are_financial_years():
+    """Cohorts read the calendar in UTC (as monthly ones do): B's gift at 23:30 UTC on 31 March 2025 is in
+    FY 2024/25 there. First financial years: D 2022/23; A 2023/24 (and gave again in 2024/25); B and C
+    2024/25; E 2025/26."""
+    _history()
+    params = ReportParams(DateRange(date(2022, 4, 1), date(2025, 6, 30)), grain="year", basis="fy", fy_start=4)
+    report = cohorts.compute(params, tz_name=TZ, as_of=datetime(2026, 12, 7, 12))
+    assert [(report.row_label(row), row.size) for row in report.rows] == [
+        ("FY 2022/23", 1), ("FY 2023/24", 1), ("FY 2024/25", 2), ("FY 2025/26", 1)]
+    assert report.columns == 5
+    shares = [[None if cell is None else cell.percent for cell in row.cells] for row in report.rows]
+    assert shares == [[100.0, 0.0, 0.0, 0.0, 0.0],
+                      [100.0, 100.0, 0.0, 0.0, None],
+                      [100.0, 0.0, 0.0, None, None],
+                      [100.0, 0.0, None, None, None]]
+    assert report.rows[1].cells[3].partial, "FY 2026/27 is still running"
+    org = organisation()
+    org.financial_year_start = 4
+    db.session.commit()
+    parsed, errors = services.parse(services.REPORTS["cohorts"], {"grain": "year", "end": "2025-06-30"})
+    four_years_back = date(periods.fy_start(services.today(), 4).year - 4, 4, 1)
+    assert not errors and (parsed.fy_start, parsed.range.start) == (4, four_years_back)
+    assert services.period_definition(services.REPORTS["cohorts"], parsed) == (
+        f"Cohorts by the financial years starting 1 April (UTC) of the first gift, from {four_years_back:%-d %b %Y} "
+        "to 30 Jun 2025.")
