@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import bisect
+import json
 import logging
 import os
 import re
@@ -24,6 +25,7 @@ import time
 from collections import Counter, OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
@@ -205,6 +207,26 @@ def _open(directory: Path, schema: Schema | None = None):
         return _storage(directory).open_index(schema=schema)
     except Exception as exc:  # Whoosh raises many kinds of errors for damaged files
         raise IndexUnavailable(f"index in {directory} is unreadable: {exc.__class__.__name__}: {exc}") from exc
+
+
+SYNC_MARKER = "synced-through.json"
+
+
+def read_sync_marker(directory: Path | None = None) -> tuple[datetime | None, set[int]]:
+    """How far this index has followed the database: the newest `updated_at` applied, and the articles
+    applied at exactly that time (so they are not applied again)."""
+    try:
+        data = json.loads(((directory or index_dir()) / SYNC_MARKER).read_text())
+        return datetime.fromisoformat(data["through"]), set(data["ids"])
+    except (OSError, ValueError, KeyError):
+        return None, set()
+
+
+def write_sync_marker(through: datetime, ids: Iterable[int], directory: Path | None = None) -> None:
+    target = (directory or index_dir()) / SYNC_MARKER
+    staging = target.with_suffix(".tmp")
+    staging.write_text(json.dumps({"through": through.isoformat(), "ids": sorted(ids)}))
+    os.replace(staging, target)
 
 
 def check_readable(directory: Path | None = None) -> int:
