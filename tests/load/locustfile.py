@@ -3,16 +3,16 @@ staff working donor pages and reports, each signed in once and keeping their ses
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import random
 import re
+from pathlib import Path
 
 from locust import HttpUser, between, task
 
-PASSWORD = os.environ.get("LOADTEST_PASSWORD", "harbour-load-2026")
-DONORS = [line for line in os.environ.get("LOADTEST_DONOR_EMAILS", "").split(",") if line]
-STAFF = [line for line in os.environ.get("LOADTEST_STAFF_EMAILS", "").split(",") if line]
-DONOR_IDS = [int(n) for n in os.environ.get("LOADTEST_DONOR_IDS", "").split(",") if n]
+ACCOUNTS = json.loads(Path(os.environ["LOADTEST_ACCOUNTS"]).read_text())  # written by tests/load/run.py
+PASSWORD, DONORS, STAFF, DONOR_IDS = ACCOUNTS["password"], ACCOUNTS["donors"], ACCOUNTS["staff"], ACCOUNTS["donor_ids"]
 SEARCHES = ["receipt", "gift aid", "change my direct debit", "cancel", "sponsorship", "legacy", "tax",
             "update address", "points", "refund", "card", "annual statement"]
 CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
