@@ -34,6 +34,7 @@ def screenshots(page: Page, name: str) -> None:
 def test_administrator_retries_a_failed_job_from_the_queues_page(app, live_server, page: Page):
     with app.app_context():
         make_user("admin", ADMIN, name="Priya Shah")
+        jobs.runner().connection.flushdb()  # the in-memory Redis of the test app's job runner lives for the session
         failed = jobs.runner().queue("reports").enqueue(export_that_fails)
         assert failed.is_failed
     page.set_viewport_size({"width": 1366, "height": 860})
