@@ -7,7 +7,7 @@ export FLASK_APP := wsgi
 PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 PG_PASS_REDIS_URL ?= redis://127.0.0.1:6379/10
 
-.PHONY: run setup db demo serve worker test test-sqlite test-postgres bench clean
+.PHONY: run setup db demo serve worker test test-sqlite test-postgres bench loadtest clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,11 @@ test-postgres: setup
 
 bench: setup
 	$(BIN)/python -m tests.perf.bench $(BENCH_ARGS)
+
+# 200 donor and 20 staff sessions against gunicorn on PostgreSQL (LOADTEST_DATABASE_URL); not part of `make test`.
+loadtest: setup
+	$(BIN)/pip install --quiet -e '.[load]'
+	$(BIN)/python -m tests.load.run
 
 clean:
 	rm -rf $(VENV) instance *.egg-info

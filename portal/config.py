@@ -54,6 +54,8 @@ class Config:
     BASE_URL = os.environ.get("BASE_URL", "http://127.0.0.1:5000")
     KB_INDEX_DIR = os.environ.get("KB_INDEX_DIR", str(INSTANCE / "kb-index"))
     KB_SEARCH_FLUSH_SECONDS = 5  # how often each web process writes its settled help-centre searches
+    # How often each web process brings its node's search index up to date with articles edited elsewhere.
+    KB_INDEX_SYNC_SECONDS = float(os.environ.get("KB_INDEX_SYNC_SECONDS", "10"))
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or os.environ.get("REDIS_URL") or "memory://"
     RATELIMIT_HEADERS_ENABLED = True
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute;50 per hour")
@@ -107,6 +109,7 @@ class TestConfig(Config):
     LOGIN_RATE_LIMIT = "1000 per minute"  # the rate-limit tests set the production limits
     KB_VOTE_RATE_LIMIT = "1000 per minute"
     KB_SEARCH_FLUSH_SECONDS = 0  # no background writer: a test flushes the search log when it means to
+    KB_INDEX_SYNC_SECONDS = 0  # no index follower unless a test starts one
     PASSWORD_HASH_FAST = True
     # The suite's fixtures sign staff in with a password alone; tests/security/test_two_factor.py turns it on.
     TWO_FACTOR_ENFORCED = False

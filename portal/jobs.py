@@ -116,6 +116,8 @@ class PortalWorker(Worker):
     subscription, so every shutdown could hang for a minute. Polling every COMMAND_POLL_SECONDS
     bounds that wait with any redis-py version, at the cost of one idle wake-up a second."""
 
+    stop_signalled = False
+
     def subscribe(self) -> None:
         self.pubsub = self.connection.pubsub()
         self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
@@ -126,8 +128,6 @@ class PortalWorker(Worker):
     def main_work_horse(self, job: Job, queue: Queue) -> None:
         prepare_work_horse()
         super().main_work_horse(job, queue)
-
-    stop_signalled = False
 
     def request_stop(self, signum, frame) -> None:
         self.stop_signalled = True  # so that keep_running knows this exit was asked for

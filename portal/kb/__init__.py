@@ -101,6 +101,8 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(staff_bp)
     recorder = app.extensions["kb_search_recorder"] = services.SearchRecorder(app)
     atexit.register(recorder.flush_at_exit)
+    follower = app.extensions["kb_index_follower"] = services.IndexFollower(app)
+    app.before_request(follower.start)  # web processes only: CLI commands and workers never start it
     add_staff_nav(app, "kb_staff.index", "Help centre", ("fundraiser", "support"))
     add_me_nav(app, "kb.me_help", "Help", order=90)
     add_panel(app, "staff_donor_side", _staff_donor_panel)

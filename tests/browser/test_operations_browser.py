@@ -34,6 +34,7 @@ def screenshots(page: Page, name: str) -> None:
 def test_administrator_retries_a_failed_job_from_the_queues_page(app, live_server, page: Page):
     with app.app_context():
         make_user("admin", ADMIN, name="Priya Shah")
+        jobs.runner().connection.flushdb()  # the in-memory Redis of the test app's job runner lives for the session
         failed = jobs.runner().queue("reports").enqueue(export_that_fails)
         assert failed.is_failed
     page.set_viewport_size({"width": 1366, "height": 860})
@@ -53,3 +54,33 @@ def test_administrator_retries_a_failed_job_from_the_queues_page(app, live_serve
     expect(page.get_by_text("The job is back on its queue.")).to_be_visible()
     with app.app_context():
         assert failed.id not in FailedJobRegistry(queue=jobs.runner().queue("reports")).get_job_ids()
+
+
+@pytest.fixture
+def site_with_its_database_down(tmp_path):
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from portal import create_app
+    from portal.config import TestConfig
+    from tests.conftest import free_port
+
+    overrides = {"SQLALCHEMY_DATABASE_URI": f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/harbour",
+                 "SQLALCHEMY_ENGINE_OPTIONS": {}, "KB_INDEX_DIR": str(tmp_path / "kb-index"),
+                 "ORGANISATION_NAME": "Friends of the Lighthouse"}
+    down = create_app(type("DatabaseDownConfig", (TestConfig,), overrides))
+    server = make_server("127.0.0.1", free_port(), down, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def test_a_visitor_gets_the_back_shortly_page_while_the_database_is_down(site_with_its_database_down, page: Page):
+    page.set_viewport_size({"width": 1366, "height": 860})
+    response = page.goto(f"{site_with_its_database_down}/login")
+    assert response.status == 503 and int(response.headers["retry-after"]) > 0
+    expect(page.get_by_role("heading", name="Friends of the Lighthouse will be back shortly")).to_be_visible()
+    expect(page.get_by_role("link", name="Try again")).to_have_attribute("href", "/login?")
+    screenshots(page, "database-down")

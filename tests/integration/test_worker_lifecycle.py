@@ -49,7 +49,8 @@ def test_burst_worker_exits_within_seconds_of_its_last_job(app, redis_url, tmp_p
     queued.refresh()
     assert queued.is_finished
     ended_at = queued.ended_at.replace(tzinfo=timezone.utc).timestamp()
-    assert exited_at - ended_at < 5, f"the worker took {exited_at - ended_at:.1f} s to exit after its last job"
+    # Seconds, not the minute a shutdown could take; the margin is for a machine busy with other work.
+    assert exited_at - ended_at < 10, f"the worker took {exited_at - ended_at:.1f} s to exit after its last job"
 
 
 def test_a_work_horse_forgets_the_inherited_pool_without_closing_its_connections(app):

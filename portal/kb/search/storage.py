@@ -9,6 +9,7 @@ A missing or unreadable index is rebuilt from the database, never a 500.
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import os
 import shutil
@@ -17,6 +18,7 @@ import time
 from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Iterable
 
@@ -68,6 +70,26 @@ def _open(directory: Path, schema: Schema | None = None):
         return _storage(directory).open_index(schema=schema)
     except Exception as exc:  # Whoosh raises many kinds of errors for damaged files
         raise IndexUnavailable(f"index in {directory} is unreadable: {exc.__class__.__name__}: {exc}") from exc
+
+
+SYNC_MARKER = "synced-through.json"
+
+
+def read_sync_marker(directory: Path | None = None) -> tuple[datetime | None, set[int]]:
+    """How far this index has followed the database: the newest `updated_at` applied, and the articles
+    applied at exactly that time (so they are not applied again)."""
+    try:
+        data = json.loads(((directory or index_dir()) / SYNC_MARKER).read_text())
+        return datetime.fromisoformat(data["through"]), set(data["ids"])
+    except (OSError, ValueError, KeyError):
+        return None, set()
+
+
+def write_sync_marker(through: datetime, ids: Iterable[int], directory: Path | None = None) -> None:
+    target = (directory or index_dir()) / SYNC_MARKER
+    staging = target.with_suffix(".tmp")
+    staging.write_text(json.dumps({"through": through.isoformat(), "ids": sorted(ids)}))
+    os.replace(staging, target)
 
 
 def check_readable(directory: Path | None = None) -> int:
