@@ -115,10 +115,10 @@ def _init_web(app: Flask) -> None:
 def _init_blueprints(app: Flask) -> None:
     """Each domain registers its blueprints and extension points (nav, panels, tiles) in its init_app."""
     from portal import (auth, donors, engagement, feedback, giving, insights, journey, kb, loyalty, retention,
-                        selfservice, settings, staff, support)
+                        selfservice, settings, staff, support, taxrelief)
 
     for domain in (auth, staff, donors, giving, journey, settings, engagement, support, feedback, retention, loyalty,
-                   selfservice, kb, insights):
+                   selfservice, kb, insights, taxrelief):
         domain.init_app(app)
 
 

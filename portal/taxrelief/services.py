@@ -1,0 +1,447 @@
+"""Gift Aid declarations, benefits and per-gift eligibility. Claims are in claims.py; the rules in rules.py."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import and_, exists, func, select
+
+from portal.donors.models import Donor
+from portal.extensions import db
+from portal.giving.models import Gift
+from portal.journey import services as journey
+from portal.money import format_money
+from portal.settings.services import organisation, settings_row
+from portal.taxrelief import rules
+from portal.taxrelief.models import (METHODS, SCHEMES, SCOPES, Benefit, Claim, ClaimGift, Declaration, GiftExclusion,
+                                     RewardValue, TaxReliefSettings)
+from portal.timeutil import local_midnight, to_local, utcnow
+
+WORDING_VERSION = "HMRC-2024"
+_WORDING = {
+    "this_gift": "I want to Gift Aid my donation of {amount} to {charity}.",
+    "future": "I want to Gift Aid this donation and any donations I make in the future to {charity}.",
+    "past_and_future": ("I want to Gift Aid this donation and any donations I make in the future or have made "
+                        "in the past 4 years to {charity}."),
+}
+_TAXPAYER = ("I am a UK taxpayer and understand that if I pay less Income Tax and/or Capital Gains Tax in the current "
+             "tax year than the amount of Gift Aid claimed on all my donations it is my responsibility to pay any "
+             "difference.")
+
+
+class TaxReliefError(ValueError):
+    def __init__(self, message: str, field_name: str | None = None):
+        super().__init__(message)
+        self.field_name = field_name
+
+
+# ---------------------------------------------------------------- settings
+
+def settings() -> TaxReliefSettings:
+    return settings_row(TaxReliefSettings)
+
+
+def scheme() -> str:
+    return settings().scheme
+
+
+def gift_aid_on() -> bool:
+    return scheme() == "uk_gift_aid"
+
+
+def update_settings(*, scheme_key: str, hmrc_reference: str = "") -> TaxReliefSettings:
+    if scheme_key not in SCHEMES:
+        raise TaxReliefError("Choose a scheme from the list.", "scheme")
+    row = settings()
+    row.scheme = scheme_key
+    row.hmrc_reference = hmrc_reference.strip().upper()[:20]
+    db.session.commit()
+    return row
+
+
+# ---------------------------------------------------------------- declarations
+
+def wording(scope: str, *, amount_minor: int | None = None) -> str:
+    """HMRC's model declaration for a scope, with the charity's name."""
+    if scope not in SCOPES:
+        raise TaxReliefError("Choose what the declaration covers.", "scope")
+    amount = format_money(amount_minor, "GBP") if amount_minor else "this gift"
+    return _WORDING[scope].format(charity=organisation().name, amount=amount) + " " + _TAXPAYER
+
+
+def terms_of(declaration: Declaration) -> rules.DeclarationTerms:
+    sent = declaration.confirmation_sent_at.date() if declaration.confirmation_sent_at else None
+    return rules.DeclarationTerms(declaration.scope, declaration.method, declaration.made_on, declaration.gift_id,
+                                  declaration.cancelled_on, sent)
+
+
+def declarations_for(donor_id: int) -> list[Declaration]:
+    return list(db.session.scalars(select(Declaration).where(Declaration.donor_id == donor_id)
+                                   .order_by(Declaration.made_on.desc(), Declaration.id.desc())))
+
+
+def current_declaration(donor_id: int, *, today: date | None = None) -> Declaration | None:
+    """The declaration that covers a gift made today, if any."""
+    today = today or _today()
+    for declaration in declarations_for(donor_id):
+        if declaration.scope != "this_gift" and rules.coverage(terms_of(declaration), 0, today) == "valid":
+            return declaration
+    return None
+
+
+def make_declaration(donor_id: int, *, scope: str, method: str, made_on: date | None = None,
+                     gift_id: int | None = None, actor=None) -> Declaration:
+    """Record a declaration with the exact wording the donor agreed to. An oral one sends the donor its written
+    confirmation with the 30-day right to cancel. Commits."""
+    donor = db.session.get(Donor, donor_id)
+    if donor is None:
+        raise TaxReliefError("No such donor.")
+    if scope not in SCOPES:
+        raise TaxReliefError("Choose what the declaration covers.", "scope")
+    if method not in METHODS:
+        raise TaxReliefError("Choose how the declaration was made.", "method")
+    if donor.kind != "individual":
+        raise TaxReliefError("Only an individual UK taxpayer can make a Gift Aid declaration.")
+    gift = None
+    if scope == "this_gift":
+        gift = db.session.get(Gift, gift_id) if gift_id else None
+        if gift is None or gift.donor_id != donor_id:
+            raise TaxReliefError("Choose the gift this declaration is for.", "gift_id")
+    made_on = made_on or _today()
+    if made_on > _today():
+        raise TaxReliefError("The date can't be in the future.", "made_on")
+    declaration = Declaration(
+        donor_id=donor_id, scope=scope, method=method, made_on=made_on, gift_id=gift.id if gift else None,
+        wording_version=WORDING_VERSION, wording=wording(scope, amount_minor=gift.amount_minor if gift else None),
+        recorded_by_id=getattr(actor, "id", None) if getattr(actor, "is_staff", False) else None)
+    db.session.add(declaration)
+    db.session.flush()
+    journey.record(donor_id, "gift_aid_declared", f"Gift Aid declaration: {declaration.scope_label.lower()}",
+                   actor=actor, channel="portal" if method == "online" else "staff",
+                   data={"declaration_id": declaration.id, "scope": scope, "method": method})
+    if method == "oral":
+        _send_oral_confirmation(donor, declaration)
+    db.session.commit()
+    return declaration
+
+
+def _send_oral_confirmation(donor: Donor, declaration: Declaration) -> None:
+    from portal.engagement.outbox import queue_email
+
+    declaration.confirmation_sent_at = utcnow()
+    if not donor.email:
+        return
+    org = organisation()
+    body = (f"Dear {donor.salutation_name},\n\n"
+            f"Thank you for telling us on {declaration.made_on:%-d %B %Y} that you would like {org.name} to claim "
+            f"Gift Aid on your gifts. This is the written record of your declaration:\n\n"
+            f"  {declaration.wording}\n\n"
+            f"It covers: {declaration.scope_label.lower()}.\n\n"
+            f"You can cancel it within {rules.ORAL_CANCEL_DAYS} days of this letter and it will be as if it had "
+            f"never been made. You can cancel it at any time after that too, for gifts from then on: reply to this "
+            f"email, contact {org.support_email}, or use \"Gift Aid\" in your online account.\n\n{org.name}\n")
+    queue_email(donor.email, "Your Gift Aid declaration", body, donor_id=donor.id, purpose="gift_aid_confirmation",
+                idempotency_key=f"gift-aid-confirmation:{declaration.id}")
+
+
+def cancel_declaration(declaration: Declaration, *, on: date | None = None, reason: str = "", actor=None) -> Declaration:
+    """Cancel from a date (today unless given). Gifts before it stay covered, unless an oral declaration is
+    cancelled within its 30 days. Commits."""
+    if declaration.cancelled_on is not None:
+        raise TaxReliefError("This declaration is already cancelled.")
+    on = on or _today()
+    if on < declaration.made_on:
+        raise TaxReliefError("A declaration can't be cancelled before it was made.", "cancelled_on")
+    declaration.cancelled_on = on
+    declaration.cancel_reason = reason.strip()[:200]
+    void = rules.void_from_start(terms_of(declaration))
+    journey.record(declaration.donor_id, "gift_aid_cancelled",
+                   "Gift Aid declaration cancelled" + (" within 30 days: as if never made" if void else ""),
+                   actor=actor, data={"declaration_id": declaration.id})
+    db.session.commit()
+    return declaration
+
+
+def get_declaration(declaration_id: int) -> Declaration | None:
+    return db.session.get(Declaration, declaration_id)
+
+
+# ---------------------------------------------------------------- benefits
+
+def set_reward_value(reward_id: int, value_minor: int) -> None:
+    row = db.session.get(RewardValue, reward_id)
+    if row is None:
+        row = RewardValue(reward_id=reward_id)
+        db.session.add(row)
+    row.value_minor = value_minor
+    db.session.commit()
+
+
+def reward_values() -> dict[int, int]:
+    return dict(db.session.execute(select(RewardValue.reward_id, RewardValue.value_minor)).all())
+
+
+def add_benefit(donor_id: int, *, received_on: date, value_minor: int, description: str,
+                redemption_id: int | None = None) -> Benefit:
+    """Add to the current transaction (no commit)."""
+    benefit = Benefit(donor_id=donor_id, received_on=received_on, value_minor=value_minor,
+                      description=description[:200], redemption_id=redemption_id)
+    db.session.add(benefit)
+    db.session.flush()
+    return benefit
+
+
+@dataclass
+class BenefitYear:
+    tax_year: int
+    donations_minor: int
+    benefits_minor: int
+
+    @property
+    def limit_minor(self) -> int:
+        return rules.benefit_limit(self.donations_minor)
+
+    @property
+    def over(self) -> bool:
+        return self.benefits_minor > self.limit_minor
+
+    @property
+    def label(self) -> str:
+        return f"{self.tax_year}–{str(self.tax_year + 1)[-2:]}"
+
+
+def benefit_years(donor_ids: list[int], years: set[int] | None = None) -> dict[tuple[int, int], BenefitYear]:
+    """Donations and benefits per (donor, tax year) for donors who received any benefit (others can't be over)."""
+    benefit_rows = db.session.execute(select(Benefit.donor_id, Benefit.received_on, Benefit.value_minor)
+                                      .where(Benefit.donor_id.in_(donor_ids))).all() if donor_ids else []
+    found: dict[tuple[int, int], BenefitYear] = {}
+    for donor_id, received_on, value in benefit_rows:
+        year = rules.tax_year(received_on)
+        if years is not None and year not in years:
+            continue
+        found.setdefault((donor_id, year), BenefitYear(year, 0, 0)).benefits_minor += value
+    if not found:
+        return found
+    tz = organisation().timezone
+    first = min(year for _, year in found)
+    last = max(year for _, year in found)
+    gifts = db.session.execute(
+        select(Gift.donor_id, Gift.received_at, Gift.amount_minor)
+        .where(Gift.donor_id.in_({donor_id for donor_id, _ in found}), Gift.status == "received",
+               Gift.currency == "GBP", Gift.received_at >= local_midnight(date(first, 4, 6), tz),
+               Gift.received_at < local_midnight(date(last + 1, 4, 6), tz))).all()
+    for donor_id, received_at, amount in gifts:
+        key = (donor_id, rules.tax_year(to_local(received_at, tz).date()))
+        if key in found:
+            found[key].donations_minor += amount
+    return found
+
+
+def benefit_warning(donor_id: int, *, extra_minor: int = 0, on: date | None = None) -> BenefitYear | None:
+    """This tax year's figures when benefits (plus `extra_minor` more) are over the limit, else None."""
+    year = rules.tax_year(on or _today())
+    row = benefit_years([donor_id], {year}).get((donor_id, year))
+    if row is None:
+        if not extra_minor:
+            return None
+        row = BenefitYear(year, _donations_in_year(donor_id, year), 0)
+    row = BenefitYear(row.tax_year, row.donations_minor, row.benefits_minor + extra_minor)
+    return row if row.over else None
+
+
+def _donations_in_year(donor_id: int, year: int) -> int:
+    tz = organisation().timezone
+    start, end = rules.tax_year_bounds(year)
+    return db.session.scalar(select(func.coalesce(func.sum(Gift.amount_minor), 0)).where(
+        Gift.donor_id == donor_id, Gift.status == "received", Gift.currency == "GBP",
+        Gift.received_at >= local_midnight(start, tz), Gift.received_at < local_midnight(end + timedelta(days=1), tz)))
+
+
+def on_redemption(touchpoint) -> None:
+    """A redeemed reward with a value becomes a benefit; if it takes the donor over the limit for the tax year
+    while they have Gift Aid, staff get a task (their gifts that year stop being claimable)."""
+    from portal.support.services import create_task
+
+    if not gift_aid_on():
+        return
+    data = touchpoint.data or {}
+    value = reward_values().get(data.get("reward_id"), 0)
+    if not value or not data.get("redemption_id"):
+        return
+    if db.session.scalar(select(Benefit.id).where(Benefit.redemption_id == data["redemption_id"])):
+        return
+    on = to_local(touchpoint.occurred_at, organisation().timezone).date()
+    add_benefit(touchpoint.donor_id, received_on=on, value_minor=value, description=f"Reward: {touchpoint.summary}",
+                redemption_id=data["redemption_id"])
+    over = benefit_warning(touchpoint.donor_id, on=on)
+    if over is not None and db.session.scalar(select(exists().where(Declaration.donor_id == touchpoint.donor_id))):
+        create_task(f"Gift Aid: benefits over HMRC's limit for donor #{touchpoint.donor_id}",
+                    donor_id=touchpoint.donor_id, kind="follow_up", assignee_role="fundraiser",
+                    details=(f"Benefits of {format_money(over.benefits_minor)} in tax year {over.label} are over the "
+                             f"limit of {format_money(over.limit_minor)} for {format_money(over.donations_minor)} "
+                             f"of donations, so that year's gifts can't be claimed. Consider reversing the reward."),
+                    source=f"gift-aid-benefits:{touchpoint.donor_id}:{over.tax_year}",
+                    dedupe_key=f"gift-aid-benefits:{touchpoint.donor_id}:{over.tax_year}")
+
+
+# ---------------------------------------------------------------- eligibility
+
+@dataclass
+class GiftFacts:
+    id: int
+    donor_id: int
+    amount_minor: int
+    currency: str
+    received_on: date
+    status: str
+    method: str
+    campaign: str
+    donor_kind: str
+
+
+@dataclass
+class Assessment:
+    gift_id: int
+    reason: str | None  # None: eligible
+    claim_id: int | None = None
+
+    @property
+    def eligible(self) -> bool:
+        return self.reason is None
+
+    @property
+    def reason_text(self) -> str:
+        if self.reason is None:
+            return "Eligible"
+        text = rules.REASONS[self.reason]
+        return f"{text} (claim #{self.claim_id})" if self.claim_id and self.reason in ("claimed", "in_draft") else text
+
+
+@dataclass
+class EligibilityContext:
+    declarations: dict[int, list[rules.DeclarationTerms]] = field(default_factory=dict)
+    excluded: set[int] = field(default_factory=set)
+    claims: dict[int, tuple[int, str]] = field(default_factory=dict)  # gift id -> (claim id, status)
+    over_limit: set[tuple[int, int]] = field(default_factory=set)  # (donor id, tax year)
+
+
+def assess(gift: GiftFacts, context: EligibilityContext) -> Assessment:
+    """Eligible, or the first reason it is not, in the order a finance officer checks."""
+    if gift.status == "refunded":
+        return Assessment(gift.id, "refunded")
+    if gift.status != "received":
+        return Assessment(gift.id, "not_received")
+    if gift.currency != "GBP":
+        return Assessment(gift.id, "currency")
+    if gift.donor_kind != "individual":
+        return Assessment(gift.id, "organisation")
+    if gift.id in context.excluded:
+        return Assessment(gift.id, "company")
+    if gift.method == "payroll":
+        return Assessment(gift.id, "payroll")
+    if gift.id in context.claims:
+        claim_id, status = context.claims[gift.id]
+        return Assessment(gift.id, "claimed" if status == "submitted" else "in_draft", claim_id)
+    reason = rules.declaration_reason(context.declarations.get(gift.donor_id, []), gift.id, gift.received_on)
+    if reason:
+        return Assessment(gift.id, reason)
+    if (gift.donor_id, rules.tax_year(gift.received_on)) in context.over_limit:
+        return Assessment(gift.id, "benefits")
+    return Assessment(gift.id, None)
+
+
+def load_context(donor_ids: list[int], gift_ids: list[int] | None, years: set[int]) -> EligibilityContext:
+    """Everything assess() needs for these donors' gifts, in a handful of queries."""
+    context = EligibilityContext()
+    chunks = [donor_ids[i:i + 5000] for i in range(0, len(donor_ids), 5000)]
+    for chunk in chunks:
+        for row in db.session.execute(select(Declaration.donor_id, Declaration.scope, Declaration.method,
+                                             Declaration.made_on, Declaration.gift_id, Declaration.cancelled_on,
+                                             Declaration.confirmation_sent_at).where(Declaration.donor_id.in_(chunk))):
+            sent = row.confirmation_sent_at.date() if row.confirmation_sent_at else None
+            context.declarations.setdefault(row.donor_id, []).append(
+                rules.DeclarationTerms(row.scope, row.method, row.made_on, row.gift_id, row.cancelled_on, sent))
+        context.over_limit |= {key for key, year in benefit_years(chunk, years).items() if year.over}
+    claimed = select(ClaimGift.gift_id, Claim.id, Claim.status).join(Claim, Claim.id == ClaimGift.claim_id)
+    excluded = select(GiftExclusion.gift_id)
+    if gift_ids is not None:
+        for i in range(0, len(gift_ids), 5000):
+            chunk = gift_ids[i:i + 5000]
+            context.claims.update({g: (c, s) for g, c, s in db.session.execute(claimed.where(ClaimGift.gift_id.in_(chunk)))})
+            context.excluded |= set(db.session.scalars(excluded.where(GiftExclusion.gift_id.in_(chunk))))
+    return context
+
+
+def _facts_query():
+    return select(Gift.id, Gift.donor_id, Gift.amount_minor, Gift.currency, Gift.received_at, Gift.status, Gift.method,
+                  Gift.campaign, Donor.kind).join(Donor, Donor.id == Gift.donor_id)
+
+
+def _facts(rows, tz: str) -> list[GiftFacts]:
+    return [GiftFacts(r[0], r[1], r[2], r[3], to_local(r[4], tz).date(), r[5], r[6], r[7], r[8]) for r in rows]
+
+
+def assess_gifts(gift_ids: list[int]) -> dict[int, Assessment]:
+    """Eligibility of some gifts (a donor's list, a receipt)."""
+    if not gift_ids:
+        return {}
+    facts = _facts(db.session.execute(_facts_query().where(Gift.id.in_(gift_ids))).all(), organisation().timezone)
+    context = load_context(sorted({f.donor_id for f in facts}), [f.id for f in facts],
+                           {rules.tax_year(f.received_on) for f in facts})
+    return {f.id: assess(f, context) for f in facts}
+
+
+def assess_gift(gift: Gift) -> Assessment:
+    return assess_gifts([gift.id])[gift.id]
+
+
+def exclude_gift(gift: Gift, *, actor, excluded: bool = True) -> None:
+    """Mark (or unmark) a gift as paid by a company. Commits."""
+    row = db.session.get(GiftExclusion, gift.id)
+    if excluded and row is None:
+        db.session.add(GiftExclusion(gift_id=gift.id, noted_by_id=getattr(actor, "id", None)))
+    elif not excluded and row is not None:
+        db.session.delete(row)
+    db.session.commit()
+
+
+def donor_address_problems(donor: Donor) -> list[str]:
+    return rules.address_problems(address_line1=donor.address_line1, postcode=donor.postcode, country=donor.country)
+
+
+def gift_aid_amount(gift: Gift) -> int | None:
+    """What Gift Aid adds to a gift, or None when it isn't eligible."""
+    if not gift_aid_on():
+        return None
+    assessment = assess_gift(gift)
+    if assessment.eligible or assessment.reason in ("claimed", "in_draft"):
+        return rules.gift_aid_on(gift.amount_minor)
+    return None
+
+
+# ---------------------------------------------------------------- segments
+
+def has_declaration_expression():
+    """Whether a donor has a declaration in force (not cancelled, not "this gift only")."""
+    return exists().where(Declaration.donor_id == Donor.id, Declaration.scope != "this_gift",
+                          Declaration.cancelled_on.is_(None))
+
+
+def unclaimed_eligible_expression():
+    """A declaration in force and received pound gifts of the last 4 years (HMRC's time limit) on no claim:
+    a fast, close approximation for segments; building a claim applies every rule."""
+    since = rules.years_before(utcnow().date(), 4)
+    return and_(has_declaration_expression(), exists().where(
+        Gift.donor_id == Donor.id, Gift.status == "received", Gift.currency == "GBP", Donor.kind == "individual",
+        Gift.received_at >= datetime(since.year, since.month, since.day), ~exists().where(ClaimGift.gift_id == Gift.id)))
+
+
+def template_tokens(donor_ids: list[int]) -> dict[int, dict[str, str]]:
+    declared = set(db.session.scalars(select(Declaration.donor_id).where(
+        Declaration.donor_id.in_(donor_ids), Declaration.scope != "this_gift", Declaration.cancelled_on.is_(None))))
+    return {donor_id: {"gift_aid_declared": "yes" if donor_id in declared else "no"} for donor_id in donor_ids}
+
+
+def _today() -> date:
+    return to_local(utcnow(), organisation().timezone).date()
+
