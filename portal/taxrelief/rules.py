@@ -29,6 +29,9 @@ REASONS = {
 UK_COUNTRIES = {"", "uk", "u.k.", "united kingdom", "gb", "great britain", "england", "scotland", "wales",
                 "northern ireland"}
 POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?) ?([0-9][A-Z]{2})$")
+# A first line that is only a street ("High Street") has no house name: these words end street names.
+STREET_WORDS = {"street", "st", "road", "rd", "lane", "avenue", "ave", "close", "way", "drive", "place", "crescent",
+                "terrace", "gardens", "square", "grove", "row", "walk", "parade", "hill", "mews"}
 HOUSE_NUMBER = re.compile(r"^\s*(?:flat\s+\S+,?\s*)?(\d+[A-Za-z]?(?:-\d+[A-Za-z]?)?)\b", re.IGNORECASE)
 
 
@@ -121,7 +124,10 @@ def house_name_or_number(address_line1: str) -> str:
     if match:
         return match.group(1)[:40]
     name = line.split(",")[0].strip()
-    return "" if any(ch.isdigit() for ch in name) else name[:40]
+    words = name.lower().rstrip(".").split()
+    if any(ch.isdigit() for ch in name) or (words and words[-1] in STREET_WORDS):
+        return ""
+    return name[:40]
 
 
 def address_problems(*, address_line1: str, postcode: str, country: str) -> list[str]:

@@ -257,6 +257,17 @@ def _donations_in_year(donor_id: int, year: int) -> int:
         Gift.received_at >= local_midnight(start, tz), Gift.received_at < local_midnight(end + timedelta(days=1), tz)))
 
 
+def benefits_between(donor_id: int, start: date, end: date) -> int:
+    """The value of benefits a donor received from `start` to `end` inclusive."""
+    return db.session.scalar(select(func.coalesce(func.sum(Benefit.value_minor), 0)).where(
+        Benefit.donor_id == donor_id, Benefit.received_on >= start, Benefit.received_on <= end))
+
+
+def benefits_for(donor_id: int, *, limit: int = 20) -> list[Benefit]:
+    return list(db.session.scalars(select(Benefit).where(Benefit.donor_id == donor_id)
+                                   .order_by(Benefit.received_on.desc(), Benefit.id.desc()).limit(limit)))
+
+
 def on_redemption(touchpoint) -> None:
     """A redeemed reward with a value becomes a benefit; if it takes the donor over the limit for the tax year
     while they have Gift Aid, staff get a task (their gifts that year stop being claimable)."""
@@ -445,3 +456,22 @@ def template_tokens(donor_ids: list[int]) -> dict[int, dict[str, str]]:
 def _today() -> date:
     return to_local(utcnow(), organisation().timezone).date()
 
+
+
+def seed_demo_declarations(share_percent: int) -> int:
+    """Demo data: UK Gift Aid on, and past-and-future paper declarations (made when each donor joined) for every
+    donor whose id falls in the share; donors who already have one are left alone. Commits."""
+    from sqlalchemy import insert
+
+    update_settings(scheme_key="uk_gift_aid", hmrc_reference=settings().hmrc_reference)
+    text = wording("past_and_future")
+    rows = [dict(donor_id=donor_id, scope="past_and_future", method="paper", wording_version=WORDING_VERSION,
+                 wording=text, made_on=created_at.date(), cancel_reason="")
+            for donor_id, created_at in db.session.execute(
+                select(Donor.id, Donor.created_at).where(Donor.kind == "individual",
+                                                         ~exists().where(Declaration.donor_id == Donor.id)))
+            if donor_id % 100 < share_percent]
+    for start in range(0, len(rows), 5000):
+        db.session.execute(insert(Declaration), rows[start:start + 5000])
+    db.session.commit()
+    return len(rows)

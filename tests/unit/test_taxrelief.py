@@ -2,7 +2,7 @@
 from datetime import date, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from portal.engagement.models import EmailMessage
 from portal.extensions import db
@@ -11,7 +11,8 @@ from portal.journey.models import Touchpoint
 from portal.loyalty import services as loyalty
 from portal.support.models import Task
 from portal.taxrelief import claims, services
-from portal.taxrelief.models import Adjustment, Claim, ClaimLine
+from portal.giving.models import Gift
+from portal.taxrelief.models import Adjustment, Claim, ClaimGift, ClaimLine
 from portal.timeutil import utcnow
 from tests.conftest import make_donor, make_gift
 
@@ -238,3 +239,29 @@ def test_monthly_figures_split_claimed_from_unclaimed():
     figures = {m.month: (m.claimed_minor, m.unclaimed_minor) for m in claims.monthly_figures(3, today=date(2026, 2, 20))}
     assert figures == {date(2025, 12, 1): (0, 0), date(2026, 1, 1): (1000, 0), date(2026, 2, 1): (0, 500)}
     assert claims.claimed_tax_total() == 1000
+
+
+def test_segment_fields_select_declared_donors_and_those_with_unclaimed_gifts():
+    from portal.donors.models import Donor
+    from portal.engagement import segments
+
+    declared_unclaimed, declared_claimed, cancelled, none = (_donor(first_name=n) for n in ("A", "B", "C", "D"))
+    for donor in (declared_unclaimed, declared_claimed):
+        _declare(donor, made_on=utcnow().date())
+        make_gift(donor.id, 1000, utcnow() - timedelta(days=3))
+    services.cancel_declaration(_declare(cancelled, made_on=utcnow().date()))
+    make_gift(cancelled.id, 1000, utcnow() - timedelta(days=3))
+    make_gift(none.id, 1000, utcnow() - timedelta(days=3))
+    [claim] = claims.build_claims(utcnow().date() - timedelta(days=5), utcnow().date())
+    db.session.execute(delete(ClaimGift).where(ClaimGift.gift_id.in_(
+        select(Gift.id).where(Gift.donor_id == declared_unclaimed.id))))
+    db.session.commit()
+
+    def names(field, op):
+        query = segments.members_select({"match": "all", "conditions": [{"field": field, "op": op}]})
+        return set(db.session.scalars(select(Donor.first_name).where(Donor.id.in_(query))))
+
+    assert names("gift_aid_declared", "true") == {"A", "B"}
+    assert names("gift_aid_declared", "false") == {"C", "D"}
+    assert names("gift_aid_unclaimed", "true") == {"A"}
+    assert claim.gift_count == 3  # C cancelled today: the gift before still counts

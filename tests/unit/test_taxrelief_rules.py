@@ -78,7 +78,7 @@ def test_postcodes_in_capitals_with_one_space(text, expected):
 
 
 @pytest.mark.parametrize("line, house", [("12a High Street", "12a"), ("Rose Cottage, Mill Lane", "Rose Cottage"),
-                                         ("Flat 2, 4 Sea Road", "4"), ("High Street", "High Street"), ("", "")])
+                                         ("Flat 2, 4 Sea Road", "4"), ("High Street", ""), ("The Old Rectory", "The Old Rectory"), ("", "")])
 def test_house_name_or_number(line, house):
     assert rules.house_name_or_number(line) == house
 
