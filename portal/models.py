@@ -12,4 +12,4 @@ from portal.kb.models import Article, ArticleSuggestion, ArticleView, ArticleVot
 from portal.feedback.models import Survey, SurveyInvitation, SurveyResponse  # noqa: F401
 from portal.retention.models import Alert, RiskScore  # noqa: F401
 from portal.insights.models import DonorMilestones, ReportSnapshot  # noqa: F401
-from portal.taxrelief.models import Adjustment, Benefit, Claim, ClaimGift, ClaimLine, Declaration, GiftExclusion, RewardValue, TaxReliefSettings  # noqa: F401
+from portal.taxrelief.models import Adjustment, Benefit, Claim, ClaimGift, ClaimLine, Declaration, GiftExclusion, MonthFigure, RewardValue, TaxReliefSettings  # noqa: F401

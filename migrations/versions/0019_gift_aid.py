@@ -1,4 +1,4 @@
-"""gift aid: settings, declarations, benefits, exclusions, claims with lines and gifts, refund adjustments
+"""gift aid: settings, declarations, benefits, exclusions, claims with lines and gifts, refund adjustments, monthly figures
 
 Revision ID: 0019_gift_aid
 Revises: 0013_email_sent_index
@@ -145,9 +145,18 @@ def upgrade():
     op.create_index('ix_gift_aid_adjustments_donor_id', 'gift_aid_adjustments', ['donor_id'], unique=False)
     op.create_index('ix_gift_aid_adjustments_settled_by_claim_id', 'gift_aid_adjustments', ['settled_by_claim_id'],
                     unique=False)
+    op.create_table(
+        'gift_aid_month_figures',
+        sa.Column('month', sa.Date(), nullable=False),
+        sa.Column('claimed_minor', sa.Integer(), nullable=False),
+        sa.Column('unclaimed_minor', sa.Integer(), nullable=False),
+        sa.Column('computed_at', sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint('month'),
+    )
 
 
 def downgrade():
+    op.drop_table('gift_aid_month_figures')
     op.drop_table('gift_aid_adjustments')
     op.drop_table('gift_aid_claim_lines')
     op.drop_table('gift_aid_claim_gifts')

@@ -14,7 +14,7 @@ from portal.extensions import db
 from portal.giving.models import Gift
 from portal.settings.services import organisation
 from portal.taxrelief import rules
-from portal.taxrelief.models import Adjustment, Claim, ClaimGift, ClaimLine
+from portal.taxrelief.models import Adjustment, Claim, ClaimGift, ClaimLine, MonthFigure
 from portal.taxrelief.services import TaxReliefError, _facts, _facts_query, assess, load_context
 from portal.timeutil import local_midnight, utcnow
 
@@ -246,6 +246,7 @@ def submit_claim(claim: Claim, *, actor=None) -> Claim:
                              "Delete the draft and build it again.")
     claim.status = "submitted"
     claim.submitted_at = utcnow()
+    refresh_figures_soon()
     db.session.commit()
     return claim
 
@@ -343,6 +344,29 @@ def claimed_tax_total() -> int:
                              .where(Claim.status == "submitted"))
 
 
+def refresh_month_figures(months: int = 12) -> int:
+    """Recompute and keep the monthly figures (the job). Commits."""
+    computed = monthly_figures(months)
+    db.session.execute(delete(MonthFigure))
+    now = utcnow()
+    db.session.add_all(MonthFigure(month=m.month, claimed_minor=m.claimed_minor, unclaimed_minor=m.unclaimed_minor,
+                                   computed_at=now) for m in computed)
+    db.session.commit()
+    return len(computed)
+
+
+def stored_month_figures() -> list[MonthFigure]:
+    return list(db.session.scalars(select(MonthFigure).order_by(MonthFigure.month)))
+
+
+def refresh_figures_soon() -> None:
+    """Queue a recalculation to run once the current transaction commits."""
+    from portal import jobs
+    from portal.taxrelief.tasks import refresh_figures_job
+
+    jobs.enqueue_after_commit("reports", refresh_figures_job)
+
+
 @dataclass
 class MonthFigures:
     month: date
@@ -374,6 +398,6 @@ def monthly_figures(months: int = 12, *, today: date | None = None) -> list[Mont
         assessment = assess(gift, context)
         if assessment.reason == "claimed":
             month.claimed_minor += rules.gift_aid_on(gift.amount_minor)
-        elif assessment.eligible:
+        elif assessment.eligible or assessment.reason == "in_draft":
             month.unclaimed_minor += rules.gift_aid_on(gift.amount_minor)
     return list(figures.values())

@@ -24,3 +24,11 @@ def demo_command(share: int) -> None:
     from portal.taxrelief.services import seed_demo_declarations
 
     click.echo(f"{seed_demo_declarations(share):,} demo declarations added")
+
+
+@gift_aid_cli.command("figures")
+def figures_command() -> None:
+    """Recompute Gift Aid claimed and eligible-but-unclaimed by month (nightly)."""
+    from portal.taxrelief.claims import refresh_month_figures
+
+    click.echo(f"{refresh_month_figures()} months computed")

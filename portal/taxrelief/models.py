@@ -166,3 +166,15 @@ class Adjustment(db.Model):
     settled_by_claim_id: Mapped[int | None] = mapped_column(ForeignKey("gift_aid_claims.id", ondelete="SET NULL"),
                                                             index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MonthFigure(db.Model):
+    """Gift Aid claimed and eligible-but-unclaimed for the gifts of one month, computed by a job (the rules
+    need every gift of the year, too slow for a page)."""
+
+    __tablename__ = "gift_aid_month_figures"
+
+    month: Mapped[date] = mapped_column(primary_key=True)
+    claimed_minor: Mapped[int] = mapped_column(default=0)
+    unclaimed_minor: Mapped[int] = mapped_column(default=0)
+    computed_at: Mapped[datetime] = mapped_column(default=utcnow)

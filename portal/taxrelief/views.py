@@ -36,9 +36,21 @@ def index():
     if "start" in request.args and form.validate():
         plan = claims.plan_claim(form.start.data, form.end.data)
     return render_template("taxrelief/index.html", form=form, plan=plan, claims=claims.claims_list(),
-                           adjustments=claims.open_adjustments(), months=claims.monthly_figures(),
-                           settings=services.settings(), build_form=ClaimRangeForm(formdata=None, obj=form)), (
+                           adjustments=claims.open_adjustments(), months=claims.stored_month_figures(),
+                           settings=services.settings(), build_form=ClaimRangeForm(formdata=None, obj=form),
+                           refresh_form=CancelForm()), (
         400 if form.errors else 200)
+
+
+@staff_bp.route("/figures", methods=["POST"])
+@roles_required(*FINANCE)
+def refresh_figures():
+    if not CancelForm().validate_on_submit():
+        abort(400)
+    claims.refresh_figures_soon()
+    db.session.commit()
+    flash("The monthly figures are being recalculated.", "info")
+    return redirect(url_for("giftaid.index"), code=303)
 
 
 @staff_bp.route("/claims", methods=["POST"])
@@ -199,6 +211,13 @@ def donor_panel(donor) -> Markup | None:
         problems=services.donor_address_problems(donor) if donor.kind == "individual" else [],
         gifts=gifts, assessments=services.assess_gifts([g.id for g in gifts]), gift_aid=rules.gift_aid_on,
         warning=services.benefit_warning(donor.id), form=StaffDeclarationForm(), cancel_form=CancelForm()))
+
+
+def insights_panel(**_context) -> Markup | None:
+    if not services.gift_aid_on():
+        return None
+    return Markup(render_template("taxrelief/_insights.html", months=claims.stored_month_figures(),
+                                  claimed=claims.claimed_tax_total()))
 
 
 def home_tiles() -> list[dict]:

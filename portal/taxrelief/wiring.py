@@ -38,10 +38,10 @@ INVITE_WORKFLOW = (
 
 
 def init_app(app: Flask) -> None:
-    from portal import web
+    from portal import schedule, web
     from portal.journey import reactors
     from portal.journey.services import KINDS, Kind
-    from portal.taxrelief import claims, services, views
+    from portal.taxrelief import claims, services, tasks, views
     from portal.taxrelief.cli import gift_aid_cli
 
     KINDS.setdefault("gift_aid_declared", Kind("Gift Aid declaration made", "giving", "£"))
@@ -57,7 +57,10 @@ def init_app(app: Flask) -> None:
     web.add_panel(app, "me_give", views.me_give_panel)
     web.add_panel(app, "me_receipt", views.receipt_panel)
     web.add_panel(app, "me_statement", views.receipt_panel)
+    web.add_panel(app, "insights_index", views.insights_panel)
     web.add_home_tiles(app, views.home_tiles)
+    schedule.register("gift-aid-figures", tasks.refresh_figures_job, "40 3 * * *", queue="reports",
+                      description="Gift Aid claimed and eligible-but-unclaimed by month")
     _connect_to_engagement()
 
 

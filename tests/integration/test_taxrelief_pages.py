@@ -152,6 +152,9 @@ def test_staff_build_download_and_submit_a_claim(app, gift_aid_on, staff_client)
         assert db.session.scalar(select(Claim.status)) == "submitted"
         assert claims.claimed_tax_total() == 2000
     assert "£20" in fundraiser.get("/staff/").get_data(as_text=True)  # the home tile
+    insights = fundraiser.get("/staff/insights/").get_data(as_text=True)
+    section = insights[insights.index('id="insights-gift-aid-h"'):]
+    assert "£20 reclaimed in all" in section and "Worked out" in section
     assert fundraiser.post(claim_url + "/delete").status_code == 303
     with app.app_context():
         assert db.session.scalar(select(Claim.status)) == "submitted"  # a submitted claim is never deleted
@@ -168,3 +171,16 @@ def test_gift_aid_staff_pages_need_the_right_role(app, gift_aid_on, staff_client
     with app.app_context():
         assert services.scheme() == "us_irs"
     assert app.test_client().get("/staff/gift-aid/").status_code == 302
+
+
+def test_the_gift_aid_help_articles_ship_and_the_portal_links_to_one(app, gift_aid_on):
+    from portal.kb import services as kb
+
+    client, _ = _donor_client(app)
+    with app.app_context():
+        kb.sync_directory(kb.default_content_dir(), queue_index=False)
+    link = re.search(r'href="(/me/help/how-gift-aid-works)"', client.get("/me/gift-aid").get_data(as_text=True)).group(1)
+    article = client.get(link).get_data(as_text=True)
+    assert "25p for every £1 you give" in article
+    cancel = client.get("/me/help/make-or-cancel-a-gift-aid-declaration").get_data(as_text=True)
+    assert "You then have <strong>30 days</strong> to cancel it" in cancel

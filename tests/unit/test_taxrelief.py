@@ -239,6 +239,8 @@ def test_monthly_figures_split_claimed_from_unclaimed():
     figures = {m.month: (m.claimed_minor, m.unclaimed_minor) for m in claims.monthly_figures(3, today=date(2026, 2, 20))}
     assert figures == {date(2025, 12, 1): (0, 0), date(2026, 1, 1): (1000, 0), date(2026, 2, 1): (0, 500)}
     assert claims.claimed_tax_total() == 1000
+    stored = claims.stored_month_figures()  # submitting queued the job, which ran once the claim committed
+    assert stored and stored[-1].month == date(utcnow().year, utcnow().month, 1)
 
 
 def test_segment_fields_select_declared_donors_and_those_with_unclaimed_gifts():
