@@ -14,8 +14,8 @@ from portal.extensions import db
 from portal.giving.models import Gift
 from portal.settings.services import organisation
 from portal.taxrelief import rules
-from portal.taxrelief.models import Adjustment, Claim, ClaimGift, ClaimLine, MonthFigure
-from portal.taxrelief.services import TaxReliefError, _facts, _facts_query, assess, load_context
+from portal.taxrelief.models import Adjustment, Claim, ClaimGift, ClaimLine, Declaration, MonthFigure
+from portal.taxrelief.services import TaxReliefError, assess, gifts_between
 from portal.timeutil import local_midnight, utcnow
 
 AGGREGATE_DESCRIPTION = "One-off gifts of 30 GBP or less"  # plain ASCII for HMRC's validator
@@ -88,16 +88,14 @@ def plan_claim(start: date, end: date) -> ClaimPlan:
         raise TaxReliefError("The end date must be on or after the start date.", "end")
     tz = organisation().timezone
     plan = ClaimPlan(start, end)
-    rows = db.session.execute(_facts_query().where(
-        Gift.received_at >= local_midnight(start, tz), Gift.received_at < local_midnight(end + timedelta(days=1), tz),
-        Gift.status == "received").order_by(Gift.donor_id, Gift.received_at, Gift.id)).all()
-    facts = _facts(rows, tz)
-    context = load_context(sorted({f.donor_id for f in facts}), [f.id for f in facts],
-                           {rules.tax_year(f.received_on) for f in facts})
+    period = gifts_between(local_midnight(start, tz), local_midnight(end + timedelta(days=1), tz))
+    context = period.context
     groups: dict[tuple[int, int], list] = defaultdict(list)
     sponsored: list = []
     ineligible: dict[str, int] = defaultdict(int)
-    for gift in facts:
+    for reason, count in period.undeclared.items():
+        ineligible[rules.REASONS[reason]] += count
+    for gift in sorted(period.facts, key=lambda g: (g.donor_id, g.received_on, g.id)):
         assessment = assess(gift, context)
         if not assessment.eligible:
             ineligible[rules.REASONS[assessment.reason]] += 1
@@ -161,12 +159,12 @@ def _aggregate_line(gifts: list) -> Line:
 
 
 def _donor_details(donor_ids: set[int]) -> dict[int, dict]:
+    """Schedule fields of these donors; all are declared donors, read with a semi-join rather than a list of ids."""
     details = {}
-    ids = sorted(donor_ids)
-    for i in range(0, len(ids), 5000):
-        for row in db.session.execute(select(Donor.id, Donor.title, Donor.first_name, Donor.last_name,
-                                             Donor.address_line1, Donor.postcode, Donor.country)
-                                      .where(Donor.id.in_(ids[i:i + 5000]))):
+    for row in db.session.execute(select(Donor.id, Donor.title, Donor.first_name, Donor.last_name,
+                                         Donor.address_line1, Donor.postcode, Donor.country)
+                                  .where(Donor.id.in_(select(Declaration.donor_id)))):
+        if row.id in donor_ids:
             details[row.id] = {
                 "name": f"{row.first_name} {row.last_name}".strip() or f"Donor #{row.id}",
                 "title": rules.schedule_title(row.title),
@@ -207,8 +205,10 @@ def build_claims(start: date, end: date, *, actor=None) -> list[Claim]:
             gift_rows.extend(dict(gift_id=gift_id, claim_id=claim.id, line_no=line_no)
                              for gift_id in line.gift_ids)
         if line_rows:
-            db.session.execute(insert(ClaimLine), line_rows)
-            db.session.execute(insert(ClaimGift), gift_rows)
+            # Core inserts of the tables (not the ORM's bulk path): one executemany each, no per-row mapping.
+            connection = db.session.connection()
+            connection.execute(insert(ClaimLine.__table__), line_rows)
+            connection.execute(insert(ClaimGift.__table__), gift_rows)
     if plan.adjustments:
         db.session.execute(update(Adjustment).where(Adjustment.id.in_(plan.adjustments))
                            .values(settled_by_claim_id=claims[0].id))
@@ -386,12 +386,9 @@ def monthly_figures(months: int = 12, *, today: date | None = None) -> list[Mont
         figures[(cursor.year, cursor.month)] = MonthFigures(cursor)
         cursor = (cursor + timedelta(days=32)).replace(day=1)
     tz = organisation().timezone
-    rows = db.session.execute(_facts_query().where(Gift.received_at >= local_midnight(first, tz),
-                                                   Gift.status == "received", Gift.currency == "GBP")).all()
-    facts = _facts(rows, tz)
-    context = load_context(sorted({f.donor_id for f in facts}), [f.id for f in facts],
-                           {rules.tax_year(f.received_on) for f in facts})
-    for gift in facts:
+    period = gifts_between(local_midnight(first, tz), local_midnight(today + timedelta(days=1), tz), currency="GBP")
+    context = period.context
+    for gift in period.facts:
         month = figures.get((gift.received_on.year, gift.received_on.month))
         if month is None:
             continue

@@ -210,12 +210,16 @@ class BenefitYear:
         return f"{self.tax_year}–{str(self.tax_year + 1)[-2:]}"
 
 
-def benefit_years(donor_ids: list[int], years: set[int] | None = None) -> dict[tuple[int, int], BenefitYear]:
-    """Donations and benefits per (donor, tax year) for donors who received any benefit (others can't be over)."""
-    benefit_rows = db.session.execute(select(Benefit.donor_id, Benefit.received_on, Benefit.value_minor)
-                                      .where(Benefit.donor_id.in_(donor_ids))).all() if donor_ids else []
+def benefit_years(donor_ids: list[int] | None, years: set[int] | None = None) -> dict[tuple[int, int], BenefitYear]:
+    """Donations and benefits per (donor, tax year) for donors who received any benefit (others can't be over);
+    donor_ids None: every such donor."""
+    benefits = select(Benefit.donor_id, Benefit.received_on, Benefit.value_minor)
+    if donor_ids is not None:
+        if not donor_ids:
+            return {}
+        benefits = benefits.where(Benefit.donor_id.in_(donor_ids))
     found: dict[tuple[int, int], BenefitYear] = {}
-    for donor_id, received_on, value in benefit_rows:
+    for donor_id, received_on, value in db.session.execute(benefits):
         year = rules.tax_year(received_on)
         if years is not None and year not in years:
             continue
@@ -225,16 +229,34 @@ def benefit_years(donor_ids: list[int], years: set[int] | None = None) -> dict[t
     tz = organisation().timezone
     first = min(year for _, year in found)
     last = max(year for _, year in found)
+    donors = (Gift.donor_id.in_(select(Benefit.donor_id)) if donor_ids is None
+              else Gift.donor_id.in_({donor_id for donor_id, _ in found}))
     gifts = db.session.execute(
         select(Gift.donor_id, Gift.received_at, Gift.amount_minor)
-        .where(Gift.donor_id.in_({donor_id for donor_id, _ in found}), Gift.status == "received",
-               Gift.currency == "GBP", Gift.received_at >= local_midnight(date(first, 4, 6), tz),
+        .where(donors, Gift.status == "received", Gift.currency == "GBP",
+               Gift.received_at >= local_midnight(date(first, 4, 6), tz),
                Gift.received_at < local_midnight(date(last + 1, 4, 6), tz))).all()
+    local_day = local_day_of(tz)
     for donor_id, received_at, amount in gifts:
-        key = (donor_id, rules.tax_year(to_local(received_at, tz).date()))
+        key = (donor_id, rules.tax_year(local_day(received_at)))
         if key in found:
             found[key].donations_minor += amount
     return found
+
+
+def local_day_of(tz: str):
+    """A fast received_at -> local date for many gifts: every UTC offset is a whole number of quarter hours,
+    so the answer for each quarter hour is worked out once."""
+    cache: dict[datetime, date] = {}
+
+    def local_day(moment: datetime) -> date:
+        quarter = moment.replace(minute=moment.minute - moment.minute % 15, second=0, microsecond=0)
+        day = cache.get(quarter)
+        if day is None:
+            day = cache[quarter] = to_local(quarter, tz).date()
+        return day
+
+    return local_day
 
 
 def benefit_warning(donor_id: int, *, extra_minor: int = 0, on: date | None = None) -> BenefitYear | None:
@@ -297,7 +319,7 @@ def on_redemption(touchpoint) -> None:
 
 # ---------------------------------------------------------------- eligibility
 
-@dataclass
+@dataclass(slots=True)
 class GiftFacts:
     id: int
     donor_id: int
@@ -310,7 +332,7 @@ class GiftFacts:
     donor_kind: str
 
 
-@dataclass
+@dataclass(slots=True)
 class Assessment:
     gift_id: int
     reason: str | None  # None: eligible
@@ -361,25 +383,39 @@ def assess(gift: GiftFacts, context: EligibilityContext) -> Assessment:
     return Assessment(gift.id, None)
 
 
-def load_context(donor_ids: list[int], gift_ids: list[int] | None, years: set[int]) -> EligibilityContext:
-    """Everything assess() needs for these donors' gifts, in a handful of queries."""
+_DECLARATION_COLUMNS = (Declaration.donor_id, Declaration.scope, Declaration.method, Declaration.made_on,
+                       Declaration.gift_id, Declaration.cancelled_on, Declaration.confirmation_sent_at)
+_CLAIMED = select(ClaimGift.gift_id, Claim.id, Claim.status).join(Claim, Claim.id == ClaimGift.claim_id)
+
+
+def _add_declarations(context: EligibilityContext, rows) -> None:
+    for row in rows:
+        sent = row.confirmation_sent_at.date() if row.confirmation_sent_at else None
+        context.declarations.setdefault(row.donor_id, []).append(
+            rules.DeclarationTerms(row.scope, row.method, row.made_on, row.gift_id, row.cancelled_on, sent))
+
+
+def load_context(donor_ids: list[int], gift_ids: list[int], years: set[int]) -> EligibilityContext:
+    """Everything assess() needs for a few gifts (a donor's page, a receipt)."""
     context = EligibilityContext()
-    chunks = [donor_ids[i:i + 5000] for i in range(0, len(donor_ids), 5000)]
-    for chunk in chunks:
-        for row in db.session.execute(select(Declaration.donor_id, Declaration.scope, Declaration.method,
-                                             Declaration.made_on, Declaration.gift_id, Declaration.cancelled_on,
-                                             Declaration.confirmation_sent_at).where(Declaration.donor_id.in_(chunk))):
-            sent = row.confirmation_sent_at.date() if row.confirmation_sent_at else None
-            context.declarations.setdefault(row.donor_id, []).append(
-                rules.DeclarationTerms(row.scope, row.method, row.made_on, row.gift_id, row.cancelled_on, sent))
-        context.over_limit |= {key for key, year in benefit_years(chunk, years).items() if year.over}
-    claimed = select(ClaimGift.gift_id, Claim.id, Claim.status).join(Claim, Claim.id == ClaimGift.claim_id)
-    excluded = select(GiftExclusion.gift_id)
-    if gift_ids is not None:
-        for i in range(0, len(gift_ids), 5000):
-            chunk = gift_ids[i:i + 5000]
-            context.claims.update({g: (c, s) for g, c, s in db.session.execute(claimed.where(ClaimGift.gift_id.in_(chunk)))})
-            context.excluded |= set(db.session.scalars(excluded.where(GiftExclusion.gift_id.in_(chunk))))
+    _add_declarations(context, db.session.execute(select(*_DECLARATION_COLUMNS).where(Declaration.donor_id.in_(donor_ids))))
+    context.over_limit = {key for key, year in benefit_years(donor_ids, years).items() if year.over}
+    context.claims = {g: (c, s) for g, c, s in db.session.execute(_CLAIMED.where(ClaimGift.gift_id.in_(gift_ids)))}
+    context.excluded = set(db.session.scalars(select(GiftExclusion.gift_id).where(GiftExclusion.gift_id.in_(gift_ids))))
+    return context
+
+
+def load_context_between(received_from: datetime, received_before: datetime, years: set[int]) -> EligibilityContext:
+    """Everything assess() needs for every gift received in a period (a claim, the monthly figures): whole
+    tables or joins on the period, never long lists of ids."""
+    context = EligibilityContext()
+    _add_declarations(context, db.session.execute(select(*_DECLARATION_COLUMNS)))
+    context.over_limit = {key for key, year in benefit_years(None, years).items() if year.over}
+    in_period = and_(Gift.received_at >= received_from, Gift.received_at < received_before)
+    context.claims = {g: (c, s) for g, c, s in db.session.execute(
+        _CLAIMED.join(Gift, Gift.id == ClaimGift.gift_id).where(in_period))}
+    context.excluded = set(db.session.scalars(
+        select(GiftExclusion.gift_id).join(Gift, Gift.id == GiftExclusion.gift_id).where(in_period)))
     return context
 
 
@@ -389,7 +425,41 @@ def _facts_query():
 
 
 def _facts(rows, tz: str) -> list[GiftFacts]:
-    return [GiftFacts(r[0], r[1], r[2], r[3], to_local(r[4], tz).date(), r[5], r[6], r[7], r[8]) for r in rows]
+    local_day = local_day_of(tz)
+    return [GiftFacts(r[0], r[1], r[2], r[3], local_day(r[4]), r[5], r[6], r[7], r[8]) for r in rows]
+
+
+@dataclass
+class PeriodGifts:
+    """The received gifts of a period from donors with a declaration, and how many others there were."""
+
+    facts: list[GiftFacts]
+    context: EligibilityContext
+    undeclared: dict[str, int]  # reason key -> gifts of donors who never made a declaration
+
+
+def gifts_between(received_from: datetime, received_before: datetime, *, currency: str | None = None) -> PeriodGifts:
+    """Only donors with a declaration can have an eligible gift, so only their gifts are read one by one (a
+    semi-join, no lists of ids); the rest are counted by SQL, as organisations' or undeclared gifts."""
+    tz = organisation().timezone
+    declared = select(Declaration.donor_id)
+    in_period = [Gift.received_at >= received_from, Gift.received_at < received_before, Gift.status == "received"]
+    if currency:
+        in_period.append(Gift.currency == currency)
+    rows = db.session.execute(select(Gift.id, Gift.donor_id, Gift.amount_minor, Gift.currency, Gift.received_at,
+                                     Gift.status, Gift.method, Gift.campaign)
+                              .where(*in_period, Gift.donor_id.in_(declared))).all()
+    not_individual = set(db.session.scalars(select(Donor.id).where(Donor.kind != "individual",
+                                                                   Donor.id.in_(declared))))
+    local_day = local_day_of(tz)
+    facts = [GiftFacts(r[0], r[1], r[2], r[3], local_day(r[4]), r[5], r[6], r[7],
+                       "organisation" if r[1] in not_individual else "individual") for r in rows]
+    count = select(func.count()).select_from(Gift).where(*in_period, ~Gift.donor_id.in_(declared))
+    everyone = db.session.scalar(count)
+    organisations = db.session.scalar(count.where(Gift.donor_id.in_(select(Donor.id).where(Donor.kind != "individual"))))
+    undeclared = {key: n for key, n in (("organisation", organisations), ("no_declaration", everyone - organisations)) if n}
+    context = load_context_between(received_from, received_before, {rules.tax_year(f.received_on) for f in facts})
+    return PeriodGifts(facts, context, undeclared)
 
 
 def assess_gifts(gift_ids: list[int]) -> dict[int, Assessment]:

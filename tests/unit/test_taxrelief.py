@@ -154,9 +154,17 @@ def test_claim_groups_per_donor_aggregates_small_one_off_gifts_and_holds_back_ba
     _declare(no_postcode)
     make_gift(no_postcode.id, 5000, datetime(2026, 2, 1, 12))
     _declare(regular)
+    make_gift(_donor(first_name="Undeclared").id, 1000, datetime(2026, 2, 1, 12))
+    make_gift(make_donor(kind="organisation", organisation_name="Acme Ltd").id, 1000, datetime(2026, 2, 1, 12))
+    payroll = _donor(first_name="Payroll")
+    _declare(payroll)
+    make_gift(payroll.id, 1000, datetime(2026, 2, 1, 12), method="payroll")
 
     plan = claims.plan_claim(date(2026, 1, 1), date(2026, 3, 31))
     assert [h.problems for h in plan.held_back] == [["No postcode"]]
+    assert plan.ineligible == {"No valid Gift Aid declaration covers the gift's date": 1,
+                               "Given by an organisation, not an individual taxpayer": 1,
+                               "Payroll giving, which is already free of tax": 1}
     [claim] = claims.build_claims(date(2026, 1, 1), date(2026, 3, 31))
     lines = claims.claim_lines(claim)
     assert [(l.title, l.first_name, l.last_name, l.house, l.postcode, l.aggregated, l.donation_date, l.amount_minor)
