@@ -126,11 +126,11 @@ def make_declaration(donor_id: int, *, scope: str, method: str, made_on: date | 
 
 
 def _send_oral_confirmation(donor: Donor, declaration: Declaration) -> None:
+    """HMRC needs the donor to get a written record of an oral declaration: by email when we have an address
+    (sent now), else a staff task to post it (the 30 days then run from the declaration)."""
     from portal.engagement.outbox import queue_email
+    from portal.support.services import create_task
 
-    declaration.confirmation_sent_at = utcnow()
-    if not donor.email:
-        return
     org = organisation()
     body = (f"Dear {donor.salutation_name},\n\n"
             f"Thank you for telling us on {declaration.made_on:%-d %B %Y} that you would like {org.name} to claim "
@@ -140,6 +140,12 @@ def _send_oral_confirmation(donor: Donor, declaration: Declaration) -> None:
             f"You can cancel it within {rules.ORAL_CANCEL_DAYS} days of this letter and it will be as if it had "
             f"never been made. You can cancel it at any time after that too, for gifts from then on: reply to this "
             f"email, contact {org.support_email}, or use \"Gift Aid\" in your online account.\n\n{org.name}\n")
+    if not donor.email:
+        create_task(f"Post the written Gift Aid confirmation to {donor.display_name}", donor_id=donor.id,
+                    kind="follow_up", assignee_role="fundraiser", details=body,
+                    source=f"gift-aid-confirmation:{declaration.id}", dedupe_key=f"gift-aid-confirmation:{declaration.id}")
+        return
+    declaration.confirmation_sent_at = utcnow()
     queue_email(donor.email, "Your Gift Aid declaration", body, donor_id=donor.id, purpose="gift_aid_confirmation",
                 idempotency_key=f"gift-aid-confirmation:{declaration.id}")
 
@@ -313,7 +319,7 @@ def on_redemption(touchpoint) -> None:
                     details=(f"Benefits of {format_money(over.benefits_minor)} in tax year {over.label} are over the "
                              f"limit of {format_money(over.limit_minor)} for {format_money(over.donations_minor)} "
                              f"of donations, so that year's gifts can't be claimed. Consider reversing the reward."),
-                    source=f"gift-aid-benefits:{touchpoint.donor_id}:{over.tax_year}",
+                    source=f"gift-aid-benefits:{touchpoint.donor_id}",
                     dedupe_key=f"gift-aid-benefits:{touchpoint.donor_id}:{over.tax_year}")
 
 

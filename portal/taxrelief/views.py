@@ -220,6 +220,19 @@ def insights_panel(**_context) -> Markup | None:
                                   claimed=claims.claimed_tax_total()))
 
 
+def describe_declaration(declaration_id: int) -> tuple[str, str | None] | None:
+    """A task's cause, for the task page."""
+    declaration = services.get_declaration(declaration_id)
+    if declaration is None:
+        return None
+    return (f"{declaration.method_label} declaration of {declaration.made_on:%-d %b %Y}",
+            url_for("donors.show", donor_id=declaration.donor_id) + "#gift-aid")
+
+
+def describe_benefits(donor_id: int) -> tuple[str, str | None]:
+    return "Benefits over HMRC's limit", url_for("donors.show", donor_id=donor_id) + "#gift-aid"
+
+
 def home_tiles() -> list[dict]:
     if not services.gift_aid_on() or not current_user.has_role("fundraiser"):
         return []

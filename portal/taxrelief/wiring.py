@@ -41,6 +41,7 @@ def init_app(app: Flask) -> None:
     from portal import schedule, web
     from portal.journey import reactors
     from portal.journey.services import KINDS, Kind
+    from portal.support.services import register_source
     from portal.taxrelief import claims, services, tasks, views
     from portal.taxrelief.cli import gift_aid_cli
 
@@ -59,6 +60,8 @@ def init_app(app: Flask) -> None:
     web.add_panel(app, "me_statement", views.receipt_panel)
     web.add_panel(app, "insights_index", views.insights_panel)
     web.add_home_tiles(app, views.home_tiles)
+    register_source("gift-aid-confirmation", "Gift Aid declaration", views.describe_declaration)
+    register_source("gift-aid-benefits", "Gift Aid benefits", views.describe_benefits)
     schedule.register("gift-aid-figures", tasks.refresh_figures_job, "40 3 * * *", queue="reports",
                       description="Gift Aid claimed and eligible-but-unclaimed by month")
     _connect_to_engagement()

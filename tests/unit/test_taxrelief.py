@@ -10,6 +10,7 @@ from portal.giving import services as giving
 from portal.journey.models import Touchpoint
 from portal.loyalty import services as loyalty
 from portal.support.models import Task
+from portal.support.services import source_label
 from portal.taxrelief import claims, services
 from portal.giving.models import Gift
 from portal.taxrelief.models import Adjustment, Claim, ClaimGift, ClaimLine
@@ -58,6 +59,17 @@ def test_oral_declaration_sends_written_confirmation_with_the_30_days():
     assert message.subject == "Your Gift Aid declaration"
     assert declaration.wording in message.text_body and "within 30 days" in message.text_body
     assert declaration.confirmation_sent_at is not None
+
+
+def test_oral_declaration_without_an_email_asks_staff_to_post_the_confirmation():
+    _switch_on()
+    donor = _donor()
+    declaration = _declare(donor, scope="future", method="oral", made_on=utcnow().date())
+    task = db.session.scalar(select(Task).where(Task.donor_id == donor.id))
+    assert task.title == "Post the written Gift Aid confirmation to Ada Lovelace"
+    assert source_label(task.source) == "Gift Aid declaration"
+    assert declaration.wording in task.details
+    assert declaration.confirmation_sent_at is None
 
 
 def test_declaration_scope_and_dates_decide_which_gifts_are_covered():
@@ -138,6 +150,7 @@ def test_a_reward_over_the_benefit_limit_makes_the_years_gifts_ineligible_and_wa
     assert services.assess_gift(gift).reason_text == "Benefits the donor received that tax year are over HMRC's limit"
     task = db.session.scalar(select(Task).where(Task.donor_id == donor.id))
     assert "£30.00" in task.details and "£25.00" in task.details
+    assert source_label(task.source) == "Gift Aid benefits"
 
 
 def test_claim_groups_per_donor_aggregates_small_one_off_gifts_and_holds_back_bad_addresses():
@@ -275,3 +288,15 @@ def test_segment_fields_select_declared_donors_and_those_with_unclaimed_gifts():
     assert names("gift_aid_declared", "false") == {"C", "D"}
     assert names("gift_aid_unclaimed", "true") == {"A"}
     assert claim.gift_count == 3  # C cancelled today: the gift before still counts
+
+
+def test_sponsored_event_gifts_keep_lines_of_their_own():
+    _switch_on()
+    donor = _donor(first_name="Walker")
+    _declare(donor)
+    make_gift(donor.id, 2000, datetime(2026, 5, 1, 12), campaign="Sponsored walk 2026")
+    make_gift(donor.id, 2500, datetime(2026, 5, 2, 12), campaign="Sponsored walk 2026")
+    make_gift(donor.id, 4000, datetime(2026, 5, 3, 12))
+    [claim] = claims.build_claims(date(2026, 5, 1), date(2026, 5, 31))
+    assert [(l.sponsored, l.donation_date, l.amount_minor) for l in claims.claim_lines(claim)] == [
+        (False, date(2026, 5, 3), 4000), (True, date(2026, 5, 1), 2000), (True, date(2026, 5, 2), 2500)]
