@@ -7,8 +7,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, select, update
 
+from portal import bulk
 from portal.donors.models import Donor
 from portal.extensions import db
 from portal.giving.models import Gift
@@ -204,11 +205,8 @@ def build_claims(start: date, end: date, *, actor=None) -> list[Claim]:
                                   donation_date=line.donation_date, amount_minor=line.amount_minor))
             gift_rows.extend(dict(gift_id=gift_id, claim_id=claim.id, line_no=line_no)
                              for gift_id in line.gift_ids)
-        if line_rows:
-            # Core inserts of the tables (not the ORM's bulk path): one executemany each, no per-row mapping.
-            connection = db.session.connection()
-            connection.execute(insert(ClaimLine.__table__), line_rows)
-            connection.execute(insert(ClaimGift.__table__), gift_rows)
+        bulk.insert_rows(ClaimLine, line_rows)
+        bulk.insert_rows(ClaimGift, gift_rows)
     if plan.adjustments:
         db.session.execute(update(Adjustment).where(Adjustment.id.in_(plan.adjustments))
                            .values(settled_by_claim_id=claims[0].id))
