@@ -16,7 +16,7 @@ from portal.giving.models import Gift
 from portal.settings.services import organisation
 from portal.taxrelief import rules
 from portal.taxrelief.models import Adjustment, Claim, ClaimGift, ClaimLine, Declaration, MonthFigure
-from portal.taxrelief.services import TaxReliefError, assess, gifts_between
+from portal.taxrelief.services import TaxReliefError, assess, gifts_between, local_today
 from portal.timeutil import local_midnight, utcnow
 
 AGGREGATE_DESCRIPTION = "One-off gifts of 30 GBP or less"  # plain ASCII for HMRC's validator
@@ -374,7 +374,7 @@ class MonthFigures:
 
 def monthly_figures(months: int = 12, *, today: date | None = None) -> list[MonthFigures]:
     """Gift Aid claimed and eligible-but-unclaimed, by the month the gifts were received."""
-    today = today or utcnow().date()
+    today = today or local_today()
     first = date(today.year, today.month, 1)
     for _ in range(months - 1):
         first = (first - timedelta(days=1)).replace(day=1)

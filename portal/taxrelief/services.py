@@ -82,7 +82,7 @@ def declarations_for(donor_id: int) -> list[Declaration]:
 
 def current_declaration(donor_id: int, *, today: date | None = None) -> Declaration | None:
     """The declaration that covers a gift made today, if any."""
-    today = today or _today()
+    today = today or local_today()
     for declaration in declarations_for(donor_id):
         if declaration.scope != "this_gift" and rules.coverage(terms_of(declaration), 0, today) == "valid":
             return declaration
@@ -107,8 +107,8 @@ def make_declaration(donor_id: int, *, scope: str, method: str, made_on: date | 
         gift = db.session.get(Gift, gift_id) if gift_id else None
         if gift is None or gift.donor_id != donor_id:
             raise TaxReliefError("Choose the gift this declaration is for.", "gift_id")
-    made_on = made_on or _today()
-    if made_on > _today():
+    made_on = made_on or local_today()
+    if made_on > local_today():
         raise TaxReliefError("The date can't be in the future.", "made_on")
     declaration = Declaration(
         donor_id=donor_id, scope=scope, method=method, made_on=made_on, gift_id=gift.id if gift else None,
@@ -155,7 +155,7 @@ def cancel_declaration(declaration: Declaration, *, on: date | None = None, reas
     cancelled within its 30 days. Commits."""
     if declaration.cancelled_on is not None:
         raise TaxReliefError("This declaration is already cancelled.")
-    on = on or _today()
+    on = on or local_today()
     if on < declaration.made_on:
         raise TaxReliefError("A declaration can't be cancelled before it was made.", "cancelled_on")
     declaration.cancelled_on = on
@@ -267,7 +267,7 @@ def local_day_of(tz: str):
 
 def benefit_warning(donor_id: int, *, extra_minor: int = 0, on: date | None = None) -> BenefitYear | None:
     """This tax year's figures when benefits (plus `extra_minor` more) are over the limit, else None."""
-    year = rules.tax_year(on or _today())
+    year = rules.tax_year(on or local_today())
     row = benefit_years([donor_id], {year}).get((donor_id, year))
     if row is None:
         if not extra_minor:
@@ -529,7 +529,8 @@ def template_tokens(donor_ids: list[int]) -> dict[int, dict[str, str]]:
     return {donor_id: {"gift_aid_declared": "yes" if donor_id in declared else "no"} for donor_id in donor_ids}
 
 
-def _today() -> date:
+def local_today() -> date:
+    """Today in the organisation's time zone: declarations, tax years and months are counted in it."""
     return to_local(utcnow(), organisation().timezone).date()
 
 

@@ -1,7 +1,8 @@
 """Gift Aid declarations, eligibility reasons, benefits, claims and refund adjustments, through the services."""
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
+import time_machine
 from sqlalchemy import delete, select
 
 from portal.engagement.models import EmailMessage
@@ -130,6 +131,7 @@ def test_cancelled_declaration_and_claimed_gifts_have_their_reasons():
     assert services.assess_gift(before).reason_text == f"Already claimed (claim #{claim.id})"
 
 
+@time_machine.travel(datetime(2026, 7, 1, 12, tzinfo=timezone.utc), tick=False)  # mid tax year
 def test_a_reward_over_the_benefit_limit_makes_the_years_gifts_ineligible_and_warns_staff():
     """£100 given this tax year allows £25 of benefits; a reward worth £30 breaks it, and staff are told."""
     _switch_on()
@@ -261,7 +263,7 @@ def test_monthly_figures_split_claimed_from_unclaimed():
     assert figures == {date(2025, 12, 1): (0, 0), date(2026, 1, 1): (1000, 0), date(2026, 2, 1): (0, 500)}
     assert claims.claimed_tax_total() == 1000
     stored = claims.stored_month_figures()  # submitting queued the job, which ran once the claim committed
-    assert stored and stored[-1].month == date(utcnow().year, utcnow().month, 1)
+    assert stored and stored[-1].month == services.local_today().replace(day=1)
 
 
 def test_segment_fields_select_declared_donors_and_those_with_unclaimed_gifts():
