@@ -37,7 +37,7 @@ def index():
         plan = claims.plan_claim(form.start.data, form.end.data)
     return render_template("taxrelief/index.html", form=form, plan=plan, claims=claims.claims_list(),
                            adjustments=claims.open_adjustments(), months=claims.stored_month_figures(),
-                           settings=services.settings(), build_form=ClaimRangeForm(formdata=None, obj=form),
+                           settings=services.settings(), build_form=ClaimRangeForm(formdata=None),
                            refresh_form=CancelForm()), (
         400 if form.errors else 200)
 
@@ -289,6 +289,8 @@ def me_gift():
         else:
             flash(f"Thank you: Gift Aid adds {format_money(rules.gift_aid_on(gift.amount_minor), 'GBP')} to your gift "
                   "at no cost to you.", "success")
+    else:
+        flash("Choose what your declaration covers.", "error")
     return redirect(url_for("giftaid_me.me_index"), code=303)
 
 

@@ -60,6 +60,9 @@ def test_donor_gift_aids_a_pledge_at_give_again(app, gift_aid_on):
     thanks = client.post("/me/giving/give", data={"amount": "40", "fund": "General fund"}).get_data(as_text=True)
     assert "Gift Aid adds £10.00 to this gift at no cost to you" in thanks
     gift_id = int(re.search(r'name="gift_id" type="hidden" value="(\d+)"', thanks).group(1))
+    unchosen = client.post("/me/gift-aid/gift", data={"gift_id": gift_id, "scope": ""}, follow_redirects=True)
+    assert "Choose what your declaration covers." in unchosen.get_data(as_text=True)
+    assert _declarations(app, donor_id) == []
     response = client.post("/me/gift-aid/gift", data={"gift_id": gift_id, "scope": "this_gift"})
     assert response.status_code == 303
     assert _declarations(app, donor_id) == [("this_gift", "online", False)]
