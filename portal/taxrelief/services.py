@@ -291,11 +291,6 @@ def benefits_between(donor_id: int, start: date, end: date) -> int:
         Benefit.donor_id == donor_id, Benefit.received_on >= start, Benefit.received_on <= end))
 
 
-def benefits_for(donor_id: int, *, limit: int = 20) -> list[Benefit]:
-    return list(db.session.scalars(select(Benefit).where(Benefit.donor_id == donor_id)
-                                   .order_by(Benefit.received_on.desc(), Benefit.id.desc()).limit(limit)))
-
-
 def on_redemption(touchpoint) -> None:
     """A redeemed reward with a value becomes a benefit; if it takes the donor over the limit for the tax year
     while they have Gift Aid, staff get a task (their gifts that year stop being claimable)."""
@@ -494,16 +489,6 @@ def exclude_gift(gift: Gift, *, actor, excluded: bool = True) -> None:
 
 def donor_address_problems(donor: Donor) -> list[str]:
     return rules.address_problems(address_line1=donor.address_line1, postcode=donor.postcode, country=donor.country)
-
-
-def gift_aid_amount(gift: Gift) -> int | None:
-    """What Gift Aid adds to a gift, or None when it isn't eligible."""
-    if not gift_aid_on():
-        return None
-    assessment = assess_gift(gift)
-    if assessment.eligible or assessment.reason in ("claimed", "in_draft"):
-        return rules.gift_aid_on(gift.amount_minor)
-    return None
 
 
 # ---------------------------------------------------------------- segments
