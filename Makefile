@@ -25,6 +25,7 @@ demo: db
 		$(BIN)/flask demo-data && $(BIN)/flask loyalty launch; else echo "Demo data already loaded."; fi
 	$(BIN)/flask kb sync
 	$(BIN)/flask engagement seed --demo
+	$(BIN)/flask gift-aid demo
 	$(BIN)/flask jobs warm-up
 
 run: demo

@@ -111,10 +111,10 @@ def _init_web(app: Flask) -> None:
 def _init_blueprints(app: Flask) -> None:
     """Each domain registers its blueprints and extension points (nav, panels, tiles) in its init_app."""
     from portal import (audit, auth, bulk_actions, donors, engagement, feedback, giving, insights, journey, kb, loyalty,
-                        ops, privacy, retention, selfservice, settings, staff, support)
+                        ops, privacy, retention, selfservice, settings, staff, support, taxrelief)
 
     for domain in (auth, staff, donors, giving, journey, settings, engagement, support, feedback, retention, loyalty,
-                   selfservice, kb, insights, ops, audit, privacy, bulk_actions):
+                   selfservice, kb, insights, taxrelief, ops, audit, privacy, bulk_actions):
         domain.init_app(app)
 
 

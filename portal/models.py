@@ -14,3 +14,4 @@ from portal.retention.models import Alert, RiskScore  # noqa: F401
 from portal.insights.models import DonorMilestones, ReportSnapshot  # noqa: F401
 from portal.audit.models import AuditEvent  # noqa: F401
 from portal.privacy.models import DataExport  # noqa: F401
+from portal.taxrelief.models import Adjustment, Benefit, Claim, ClaimGift, ClaimLine, Declaration, GiftExclusion, MonthFigure, RewardValue, TaxReliefSettings  # noqa: F401

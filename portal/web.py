@@ -214,5 +214,6 @@ def add_page_action(app: Flask, page: str, endpoint: str, label: str, roles: tup
 
 
 def add_panel(app: Flask, slot: str, provider) -> None:
-    """provider(**context) returns HTML (or None) for a slot; slots: staff_donor_main, staff_donor_side, me_home."""
+    """provider(**context) returns HTML (or None) for a slot; slots: staff_donor_main, staff_donor_side, me_home,
+    me_give, me_receipt, me_statement, insights_index."""
     app.extensions.setdefault("panels", {}).setdefault(slot, []).append(provider)

@@ -153,10 +153,11 @@ def test_each_condition_selects_exactly_the_expected_donors(donors):
 
 
 def test_ready_made_segments(donors):
-    assert segments.seed_ready_made() == 7
+    assert segments.seed_ready_made() == 8
     assert segments.seed_ready_made() == 0  # idempotent
     expected = {"new_donors": {"Fay"}, "loyal": {"Ada", "Cat"}, "major": {"Bob Ltd"}, "lapsing": {"Bob Ltd", "Eve"},
-                "lapsed": {"Eve"}, "inactive_180": {"Bob Ltd", "Dan", "Eve"}, "sponsors_renewing": {"Cat"}}
+                "lapsed": {"Eve"}, "inactive_180": {"Bob Ltd", "Dan", "Eve"}, "sponsors_renewing": {"Cat"},
+                "gift_aid_undeclared": {"Ada", "Eve", "Fay"}}
     actual = {key: _names(segments.segment_by_key(key), donors) for key in expected}
     assert actual == expected
 
