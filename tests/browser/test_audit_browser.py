@@ -6,26 +6,17 @@ from __future__ import annotations
 import csv
 import io
 import re
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.conftest import make_donor, make_user, sign_in_staff
+from tests.browser.screens import screenshots
 
 pytestmark = pytest.mark.browser
 
-SHOTS = Path(__file__).resolve().parents[2] / "test-results"
 ADMIN = "ana.admin@harbour.example.org"
 FUNDRAISER = "tom.okafor@harbour.example.org"
-
-
-def screenshots(page: Page, name: str) -> None:
-    SHOTS.mkdir(exist_ok=True)
-    for label, size in (("desktop", {"width": 1366, "height": 860}), ("phone", {"width": 390, "height": 844})):
-        page.set_viewport_size(size)
-        page.screenshot(path=str(SHOTS / f"{name}-{label}.png"), full_page=True)
-    page.set_viewport_size({"width": 1366, "height": 860})
 
 
 def test_an_administrator_finds_a_fundraisers_export_and_donor_visit(app, live_server, page: Page, browser):

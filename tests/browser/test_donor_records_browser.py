@@ -15,21 +15,11 @@ from sqlalchemy import select
 from portal.donors.models import Donor, Tag, donor_tags
 from portal.extensions import db
 from tests.conftest import PASSWORD, make_donor, make_gift, make_user
+from tests.browser.screens import DESKTOP, screenshots
 
 pytestmark = pytest.mark.browser
 
-SHOTS = Path(__file__).resolve().parents[2] / "test-results"
-DESKTOP = {"width": 1366, "height": 860}
-PHONE = {"width": 390, "height": 844}
 FUNDRAISER = "tom.okafor@harbour.example.org"
-
-
-def screenshots(page: Page, name: str) -> None:
-    SHOTS.mkdir(exist_ok=True)
-    for label, size in (("desktop", DESKTOP), ("phone", PHONE)):
-        page.set_viewport_size(size)
-        page.screenshot(path=str(SHOTS / f"{name}-{label}.png"), full_page=True)
-    page.set_viewport_size(DESKTOP)
 
 
 def sign_in(page: Page, live_server: str, email: str) -> None:

@@ -2,7 +2,6 @@
 while the database is down. Screenshots at desktop and phone width go to test-results/."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -10,25 +9,16 @@ from rq.registry import FailedJobRegistry
 
 from portal import jobs
 from tests.conftest import PASSWORD, make_user
+from tests.browser.screens import screenshots
 
 pytestmark = pytest.mark.browser
 
-SHOTS = Path(__file__).resolve().parents[2] / "test-results"
 ADMIN = "ops.admin@harbour.example.org"
 
 
 @jobs.job
 def export_that_fails() -> None:
     raise RuntimeError("report storage is full")
-
-
-def screenshots(page: Page, name: str) -> None:
-    SHOTS.mkdir(exist_ok=True)
-    for label, size in (("desktop", {"width": 1366, "height": 860}), ("phone", {"width": 390, "height": 844})):
-        page.set_viewport_size(size)
-        page.screenshot(path=str(SHOTS / f"{name}-{label}.png"), full_page=True)
-        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), f"{name} overflows at {label}"
-    page.set_viewport_size({"width": 1366, "height": 860})
 
 
 def test_administrator_retries_a_failed_job_from_the_queues_page(app, live_server, page: Page):

@@ -2,27 +2,16 @@
 signed in). Screenshots at 1366px and 390px go to test-results/."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.conftest import make_user, sign_in_staff
+from tests.browser.screens import DESKTOP, screenshots
 
 pytestmark = pytest.mark.browser
 
-SHOTS = Path(__file__).resolve().parents[2] / "test-results"
-DESKTOP = {"width": 1366, "height": 860}
-PHONE = {"width": 390, "height": 844}
 SAM = "sam.reid@harbour.example.org"
-
-
-def screenshots(page: Page, name: str) -> None:
-    SHOTS.mkdir(exist_ok=True)
-    for label, size in (("desktop", DESKTOP), ("phone", PHONE)):
-        page.set_viewport_size(size)
-        page.screenshot(path=str(SHOTS / f"{name}-{label}.png"), full_page=True)
-    page.set_viewport_size(DESKTOP)
 
 
 def test_ending_a_session_from_the_sessions_page_signs_that_browser_out(app, live_server, page: Page, browser):

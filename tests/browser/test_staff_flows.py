@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -17,22 +16,12 @@ from portal.journey import services as journey
 from portal.journey.models import Touchpoint
 from portal.timeutil import utcnow
 from tests.conftest import PASSWORD, make_donor, make_gift, make_user
+from tests.browser.screens import DESKTOP, screenshots
 
 pytestmark = pytest.mark.browser
 
-SHOTS = Path(__file__).resolve().parents[2] / "test-results"
-DESKTOP = {"width": 1280, "height": 860}
-PHONE = {"width": 390, "height": 844}
 # The login form refuses special-use domains such as .test, so these accounts have ordinary addresses.
 FUNDRAISER = "tom.okafor@harbour.example.org"
-
-
-def screenshots(page: Page, name: str) -> None:
-    SHOTS.mkdir(exist_ok=True)
-    for label, size in (("desktop", DESKTOP), ("phone", PHONE)):
-        page.set_viewport_size(size)
-        page.screenshot(path=str(SHOTS / f"{name}-{label}.png"), full_page=True)
-    page.set_viewport_size(DESKTOP)
 
 
 def sign_in(page: Page, live_server: str, email: str) -> None:
