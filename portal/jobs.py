@@ -110,11 +110,12 @@ def configure_job_engine(engine: Engine, lock_timeout_seconds: float) -> None:
 class PortalWorker(Worker):
     """RQ's forking worker, with a bounded shutdown and a clean database pool in each work-horse.
 
-    RQ (2.2 and later) runs its command thread with `sleep_time=60` and, on shutdown, sends UNSUBSCRIBE
-    and then calls the thread's `stop()`. Since redis-py 8.2 `stop()` joins the thread with no bound; when
-    the thread has already read the UNSUBSCRIBE reply it waits up to `sleep_time` for a new
-    subscription, so every shutdown could hang for a minute. Polling every COMMAND_POLL_SECONDS
-    bounds that wait with any redis-py version, at the cost of one idle wake-up a second."""
+    On shutdown RQ (2.2 and later) sends UNSUBSCRIBE and then calls the command thread's `stop()`, and the
+    thread waits for messages with no timeout (RQ 2.2, 2.3) or `sleep_time=60` (2.4 to 3.0). Since
+    redis-py 8.2 `stop()` joins the thread with no bound (8.1 and earlier only cleared its flag); when the
+    thread has already read the UNSUBSCRIBE reply it waits that long for a new subscription, so a
+    shutdown could hang for a minute (or for good). Polling every COMMAND_POLL_SECONDS bounds the wait
+    with any redis-py version, at the cost of one idle wake-up a second."""
 
     stop_signalled = False
 
