@@ -6,7 +6,6 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from sqlalchemy import func, select
 
-from portal.audit import services as audit
 from portal.auth.models import ROLE_LABELS, ROLES, STAFF_ROLES, User
 from portal.auth.passwords import password_problem
 from portal.extensions import db

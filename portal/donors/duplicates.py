@@ -13,7 +13,6 @@ or birthday. A shared email never gets this far: the donors domain refuses it ou
 """
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date

@@ -8,7 +8,6 @@ from portal.audit import services as audit
 from portal.auth.access import require_staff, roles_required
 from portal.donors import duplicates, merge, services
 from portal.donors.forms import DonorForm, InteractionForm
-from portal.donors.models import Donor
 from portal.extensions import db
 from portal.giving import services as giving
 from portal.giving.forms import GiftForm, PlanForm

@@ -89,8 +89,8 @@ def change_plan(donor_id: int, plan_id: int):
 @roles_required("fundraiser")
 def cancel_plan(donor_id: int, plan_id: int):
     """A page, not a dialog: the confirmation and the reason work the same with or without JavaScript."""
-    donor = _donor_or_404(donor_id)
-    plan = _owned_or_404(RecurringPlan, plan_id, donor_id)
+    donor = get_or_404(Donor, donor_id)
+    plan = get_or_404(RecurringPlan, plan_id, donor_id=donor_id)
     if plan.status == "cancelled":
         return redirect(url_for("donors.show", donor_id=donor_id), code=303)
     form = PlanCancelForm()

@@ -18,7 +18,6 @@ from sqlalchemy import DateTime, String, and_, bindparam, case, cast, extract, f
 from portal import jobs
 from portal.audit import services as audit
 from portal.donors.models import Donor
-from portal.audit import services as audit
 from portal.extensions import db
 from portal.giving.models import DonorStats
 from portal.giving import services as giving

@@ -44,9 +44,13 @@ NOT_PAGES = {
     "workflows.step_options": "fragment of the step form",
     "email_templates.donor_choices": "fragment of the template preview",
     "imports.progress": "fragment of the import page",
+    "giftaid.schedule": "an .ods file (tests/integration/test_taxrelief_schedule.py)",
+    "health.healthz": "plain text for load balancers",
+    "health.readyz": "JSON for load balancers",
+    "donors.check_duplicates": "fragment of the donor form",
 }
 # Pages that need a query string to show anything.
-QUERIES = {"insights.funnel_dropped": "?step=second_gift"}
+QUERIES = {"insights.funnel_dropped": "?step=second_gift", "bulk.confirm": "?action=tag&all_matching=1"}
 
 
 # Layout problems a person sees: the page scrolling sideways, the staff sidebar's background ending before
@@ -111,8 +115,8 @@ def seed_demo(app) -> dict[str, object]:
     """The `make run` demo (smaller), and ids of one record of each kind for the routes' parameters."""
     from portal.auth.models import User
     from portal.donors.models import Donor, ImportBatch
-    from portal.engagement.models import BulkSend, EmailMessage, EmailTemplate, Segment, Workflow, WorkflowStep
-    from portal.feedback.models import Survey, SurveyInvitation, SurveyQuestion, SurveyResponse
+    from portal.engagement.models import BulkSend, EmailMessage, EmailTemplate, Segment, WorkflowStep
+    from portal.feedback.models import SurveyInvitation, SurveyQuestion, SurveyResponse
     from portal.giving.models import Gift, RecurringPlan
     from portal.kb.models import Article
     from portal.loyalty.models import Reward, Tier
@@ -121,7 +125,7 @@ def seed_demo(app) -> dict[str, object]:
     runner = app.test_cli_runner()
     with app.app_context():
         for command in (["demo-data", "--donors", "120"], ["loyalty", "launch"], ["kb", "sync"],
-                        ["engagement", "seed", "--demo"]):
+                        ["engagement", "seed", "--demo"], ["gift-aid", "demo"]):
             result = runner.invoke(args=command)
             assert result.exit_code == 0, (command, result.output, result.exception)
         make_user("admin", ADMIN, name="Axe Admin")
@@ -148,11 +152,23 @@ def seed_demo(app) -> dict[str, object]:
             "ticket_id": first(Ticket.id, Ticket.donor_id == amelia.id),
             "invitation_id": first(SurveyInvitation.id, SurveyInvitation.donor_id == amelia.id,
                                    SurveyInvitation.answered_at.is_(None)),
-            "kind": "lybunt", "name": "retention",
+            "kind": "lybunt", "name": "retention", "job_id": "no-such-job",
+            "survivor_id": amelia.id, "other_id": first(Donor.id, Donor.id != amelia.id),
+            "claim_id": first_claim_id(),
         }
     missing = [name for name, value in ids.items() if value is None]
     assert not missing, f"the demo has no record for {missing}"
     return ids
+
+
+def first_claim_id() -> int | None:
+    """A draft Gift Aid claim over the demo's last year (`flask gift-aid demo` gave donors declarations)."""
+    from portal.taxrelief import claims
+    from portal.taxrelief.services import local_today
+
+    today = local_today()
+    built = claims.build_claims(today.replace(year=today.year - 1), today)
+    return built[0].id if built else None
 
 
 def seed_extras() -> None:

@@ -12,7 +12,7 @@ import pytest
 from redis import Redis
 from rq import Queue
 
-from portal import create_app, jobs, sweep
+from portal import create_app, sweep
 from portal.config import TestConfig
 from portal.extensions import db, limiter
 from portal.timeutil import utcnow

@@ -12,7 +12,6 @@ from sqlalchemy import select, update
 from portal import schedule
 from portal.audit import services as audit
 from portal.audit.models import AppendOnlyError, AuditEvent
-from portal.donors.models import Donor
 from portal.engagement.segments import services as segments
 from portal.extensions import db
 from portal.timeutil import utcnow
