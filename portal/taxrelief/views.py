@@ -310,7 +310,7 @@ def me_cancel(declaration_id: int):
     return redirect(url_for("giftaid_me.me_index"), code=303)
 
 
-def me_home_panel(donor) -> Markup | None:
+def me_home_panel(donor, **_) -> Markup | None:
     if not services.gift_aid_on() or donor.kind != "individual":
         return None
     return Markup(render_template("taxrelief/_me_home.html", current=services.current_declaration(donor.id)))
