@@ -21,6 +21,7 @@ from portal.timeutil import utcnow
 
 M = DonorMilestones
 MAX_YEARS = 30
+DEFAULT_YEARS = 3  # financial years, the current one so far included
 
 
 @dataclass(frozen=True)
@@ -250,6 +251,6 @@ def csv_rows(report: FunnelReport) -> Iterator[list]:
 
 
 def default_range(today: date) -> DateRange:
-    """Everyone who entered in the last three years: old enough for most of them to have had a chance
-    to give again, renew or lapse."""
+    """Rolling windows and custom ranges start from everyone who entered in the last three years: old enough
+    for most of them to have had a chance to give again, renew or lapse."""
     return DateRange(add_months(today + timedelta(days=1), -36), today)

@@ -36,6 +36,7 @@ DISCOUNT_RATE = 0.10
 HORIZON_YEARS = 10
 PRIOR_WEIGHT = 20  # imaginary donors at the overall rate added to each state's measurement
 TOP = 10
+DEFAULT_YEARS = 10  # financial years of acquisition, the current one so far included
 SECONDS_PER_YEAR = 365.25 * 86400
 STATES = {
     "new": ("New", "First gift in the last 12 months."),
@@ -296,5 +297,5 @@ def csv_rows(report: LifetimeReport) -> Iterator[list]:
 
 
 def default_range(today: date) -> DateRange:
-    """Every donor acquired in the last ten years."""
+    """Rolling windows and custom ranges start from every donor acquired in the last ten years."""
     return DateRange(add_months(today + timedelta(days=1), -120), today)

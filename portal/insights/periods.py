@@ -46,3 +46,53 @@ def year_starts(end: date, start_month: int, back_to: date, limit: int) -> list[
     while starts[-1] > back_to and len(starts) < limit:
         starts.append(add_months(starts[-1], -12))
     return starts
+
+
+# Reports over one stretch of time (a funnel cohort, lifetime value's acquisition window) cover whole
+# financial years by default, or whole rolling 12-month windows ending on the end date, or exactly the
+# dates chosen.
+WINDOW_BASES = {"fy": "Financial years", "rolling": "Rolling 12 months", "custom": "Custom range"}
+
+
+def window(basis: str, start_month: int, start: date, end: date) -> date:
+    """The first day of the window a report covers for the chosen dates: the start of the financial year or
+    of the rolling 12-month period containing `start`, or `start` itself for a custom range."""
+    if basis == "fy":
+        return fy_start(start, start_month)
+    if basis == "rolling":
+        first = add_months(end + timedelta(days=1), -12)
+        while first > start:
+            first = add_months(first, -12)
+        return first
+    return start
+
+
+def describe_window(basis: str, start_month: int, start: date, end: date) -> str:
+    """The window's definition in words, for the page and the CSV."""
+    if basis == "fy":
+        first, last = fy_start(start, start_month), fy_start(end, start_month)
+        years = fy_label(first) if first == last else f"{fy_label(first)} to {fy_label(last)}"
+        return (f"Financial years starting 1 {calendar.month_name[start_month]}: {years} "
+                f"({start:%-d %b %Y} to {end:%-d %b %Y}, the latest year running to the end date).")
+    if basis == "rolling":
+        after = end + timedelta(days=1)
+        count = max(1, ((after.year - start.year) * 12 + after.month - start.month) // 12)
+        return (f"Rolling 12-month periods ending on {end:%-d %b %Y}: {count} of them "
+                f"({start:%-d %b %Y} to {end:%-d %b %Y}).")
+    return f"Custom range: {start:%-d %b %Y} to {end:%-d %b %Y}."
+
+
+def fy_range(value: str, start_month: int, today: date) -> tuple[date, date] | None:
+    """'FY2025' -> the financial year starting in 2025 (to today while it is still running); None when it
+    is not one."""
+    year = value.strip().upper().removeprefix("FY")
+    if not (year.isdigit() and 1900 <= int(year) <= 2100):
+        return None
+    first = date(int(year), start_month, 1)
+    return first, min(add_months(first, 12) - timedelta(days=1), max(today, first))
+
+
+def financial_years(today: date, start_month: int, count: int) -> list[tuple[str, str]]:
+    """The last `count` financial years, newest first, as (value, label): ('FY2025', 'FY 2025/26')."""
+    first = fy_start(today, start_month)
+    return [(f"FY{add_months(first, -12 * k).year}", fy_label(add_months(first, -12 * k))) for k in range(count)]

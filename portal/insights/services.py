@@ -45,12 +45,15 @@ class Report:
     by_survey: bool = False  # offers a choice of survey
     by_year: bool = False  # counts in years: financial years by default, or rolling 12-month periods
     fy_grains: tuple[str, ...] = ()  # grains whose years are financial years
+    # one stretch of time, in whole financial years by default, or rolling 12-month windows, or custom dates
+    by_window: bool = False
+    fy_default_years: int = 0  # the default window: this many financial years, the current one so far included
 
 
 REPORTS: dict[str, Report] = {
     "funnel": Report("funnel", "Donor journey", "Where donors drop off between inquiry, first gift, regular giving and renewal.",
                      funnel.compute, funnel.FunnelReport, funnel.csv_rows, lambda today, _: funnel.default_range(today),
-                     lambda _: funnel.MAX_YEARS),
+                     lambda _: funnel.MAX_YEARS, by_window=True, fy_default_years=funnel.DEFAULT_YEARS),
     "retention": Report("retention", "Retention", "Year-over-year donor and value retention, new and repeat, LYBUNT and SYBUNT.",
                         retention_report.compute, retention_report.RetentionReport, retention_report.csv_rows,
                         lambda today, _: retention_report.default_range(today), lambda _: retention_report.MAX_PERIODS,
@@ -60,7 +63,8 @@ REPORTS: dict[str, Report] = {
                       grains=cohorts.GRAINS, definitions=cohorts.DEFINITIONS, fy_grains=("year",)),
     "lifetime": Report("lifetime", "Lifetime value", "What donors have given and are expected to give; the most valuable and most at risk.",
                        lifetime.compute, lifetime.LifetimeReport, lifetime.csv_rows, lambda today, _: lifetime.default_range(today),
-                       lambda _: 30, definitions=lifetime.DEFINITIONS),
+                       lambda _: 30, definitions=lifetime.DEFINITIONS, by_window=True,
+                       fy_default_years=lifetime.DEFAULT_YEARS),
     "engagement": Report("engagement", "Engagement", "Emails sent, opened and clicked, gifts that followed them, and help-centre self-service.",
                          engagement_report.compute, engagement_report.EngagementReport, engagement_report.csv_rows,
                          lambda today, _: engagement_report.default_range(today), lambda _: engagement_report.MAX_YEARS,
@@ -126,7 +130,8 @@ def today() -> date:
 
 
 def parse(report: Report, args: Mapping[str, str]) -> tuple[ReportParams, RangeErrors]:
-    """Filters from the query string. A quarter (funnel cohort) sets the range; blanks take the defaults."""
+    """Filters from the query string. A financial year or a quarter (funnel cohort) sets the range; blanks take
+    the defaults. Reports over one window snap its start to the chosen basis (periods.window)."""
     grain = args.get("grain") if args.get("grain") in report.grains else next(iter(report.grains), "")
     days = engagement_report.DEFAULT_ATTRIBUTION_DAYS if report.days else 0
     errors = RangeErrors()
@@ -156,15 +161,27 @@ def parse(report: Report, args: Mapping[str, str]) -> tuple[ReportParams, RangeE
         basis, fy_month = "fy", organisation().financial_year_start
         default = DateRange(add_months(periods.fy_start(current, fy_month), -48), current)
     chosen = dict(args)
-    quarter = (args.get("cohort") or "").strip()
-    if quarter:
-        found = quarter_range(quarter)
-        if found is None:
-            errors["cohort"] = "Choose a quarter from the list."
-        else:
+    if report.by_window:
+        basis = args.get("basis") if args.get("basis") in periods.WINDOW_BASES else "fy"
+        fy_month = organisation().financial_year_start
+        if basis == "fy":
+            default = DateRange(add_months(periods.fy_start(current, fy_month), -12 * (report.fy_default_years - 1)), current)
+    cohort = (args.get("cohort") or "").strip()
+    if cohort:
+        found = quarter_range(cohort)
+        year = periods.fy_range(cohort, fy_month, current) if report.by_window and cohort.upper().startswith("FY") else None
+        if found is not None:
+            basis = "custom" if report.by_window else basis
             chosen.update(start=found.start.isoformat(), end=found.end.isoformat())
+        elif year is not None:
+            basis = "fy"
+            chosen.update(start=year[0].isoformat(), end=year[1].isoformat())
+        else:
+            errors["cohort"] = "Choose a financial year or a quarter from the list."
     range_, range_errors = parse_range(chosen, default, max_years=report.max_years(grain), today=current)
     errors.update(range_errors)
+    if report.by_window and not range_errors:
+        range_ = DateRange(periods.window(basis, fy_month, range_.start, range_.end), range_.end)
     return ReportParams(range_, grain, days, survey, basis, fy_month if basis == "fy" else 0), errors
 
 
@@ -172,6 +189,8 @@ def period_definition(report: Report, params: ReportParams) -> str:
     """The period definition a report uses, in words (on its page and in its CSV)."""
     if report.by_year:
         return periods.describe(params.basis, params.fy_start, params.range.end)
+    if report.by_window:
+        return periods.describe_window(params.basis, params.fy_start, params.range.start, params.range.end)
     if report.grains:
         unit = "calendar months"
         if params.grain == "year":

@@ -11,7 +11,7 @@ from portal import csvfile
 from portal.audit import services as audit
 from portal.auth.access import require_staff, roles_required
 from portal.htmx import is_htmx, render
-from portal.insights import funnel, journey_segments, lifetime, presenters, retention_report, satisfaction, services
+from portal.insights import funnel, journey_segments, lifetime, periods, presenters, retention_report, satisfaction, services
 from portal.insights.filters import RangeErrors, ReportParams, recent_quarters
 from portal.insights.forms import RefreshForm, SegmentFromListForm
 from portal.params import page_number
@@ -49,7 +49,9 @@ def _page(report: services.Report, params: ReportParams, scope: str, errors: Ran
     block = "report_area" if request.headers.get("HX-Target") == "report-area" else None
     body = render(f"insights/{report.name}.html", block=block, report=report, params=params, errors=errors,
                   error_labels=ERROR_LABELS, snapshot=snapshot, result=result, progress=progress,
-                  refresh_form=RefreshForm(), quarters=recent_quarters(services.today(), 12), charts=presenters,
+                  refresh_form=RefreshForm(), quarters=recent_quarters(services.today(), 12),
+                  financial_years=periods.financial_years(services.today(), organisation().financial_year_start, 6),
+                  charts=presenters,
                   reports=services.REPORTS, segments=services.scope_choices("segment"),
                   surveys=satisfaction.survey_choices() if report.by_survey else [], **extra)
     return body, 400 if errors else 200
@@ -191,7 +193,8 @@ def funnel_dropped_csv():
     if errors:
         return funnel_dropped()
     rows = funnel.dropped_csv(params, step, tz_name=organisation().timezone, donor_filter=services.donor_filter(scope))
-    return _csv(rows, f"{_stem('funnel-' + step.replace('_', '-'), params)}.csv")
+    return _csv(_with_definition(rows, services.period_definition(report, params)),
+                f"{_stem('funnel-' + step.replace('_', '-'), params)}.csv")
 
 
 @bp.route("/retention/donors/<kind>")
@@ -229,7 +232,7 @@ def _detail_csv(name: str, stem: str, rows_for) -> Response:
     if errors:
         return report_page(name)
     rows = rows_for(params, tz_name=organisation().timezone, donor_filter=services.donor_filter(scope))
-    return _csv(rows, f"{_stem(stem, params)}.csv")
+    return _csv(_with_definition(rows, services.period_definition(services.REPORTS[name], params)), f"{_stem(stem, params)}.csv")
 
 
 @bp.route("/lifetime/donors.csv")

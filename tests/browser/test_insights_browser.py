@@ -119,3 +119,63 @@ def test_turn_the_donors_who_gave_once_into_a_segment(page, live_server, cohort_
     assert members.count() == 1 and "May" in members.first.inner_text()
     assert "Gave a second time: no" in page.content()
     page.screenshot(path="/tmp/insights-segment.png", full_page=True)
+
+
+@pytest.fixture
+def financial_year_data(app):
+    """Financial years start in April. Ann first gave on 31 March 2025 (FY 2024/25), Bob on 1 April 2025
+    (FY 2025/26) and again in June."""
+    from portal.settings.services import organisation
+
+    with app.app_context():
+        email = make_user("fundraiser", f"browser-{os.urandom(3).hex()}@example.org").email
+        organisation().financial_year_start = 4
+        db.session.commit()
+        for name, gifts in (("Ann", [datetime(2025, 3, 31, 12)]), ("Bob", [datetime(2025, 4, 1, 12), datetime(2025, 6, 1, 12)])):
+            donor = make_donor(first_name=name, last_name="Boundary", email=f"{name.lower()}@example.org")
+            donor.created_at = gifts[0]
+            db.session.commit()
+            for when in gifts:
+                make_gift(donor.id, 3000, when)
+        db.session.remove()
+    return email
+
+
+@pytest.mark.browser
+def test_the_funnel_and_lifetime_value_read_in_financial_years(page, live_server, financial_year_data):
+    from tests.browser.screens import screenshots
+
+    sign_in_staff(page, live_server, financial_year_data, lands_on="**/staff/")
+    page.goto(f"{live_server}/staff/insights/funnel")
+    page.wait_for_selector("#report-area .report-toolbar")
+    assert page.locator("#basis").input_value() == "fy"
+    assert page.locator("#period-definition").inner_text().startswith("Periods: Financial years starting 1 April: FY ")
+
+    page.select_option("#cohort", "FY2025")
+    page.wait_for_url("**cohort=FY2025**")
+    page.locator(".report-scope").filter(has_text="1 Apr 2025 and 31 Mar 2026").wait_for()
+    assert "1 donors who came in" in " ".join(page.locator(".report-scope").inner_text().split())
+    definition = page.locator("#period-definition").inner_text().removeprefix("Periods: ")
+    assert definition == ("Financial years starting 1 April: FY 2025/26 (1 Apr 2025 to 31 Mar 2026, the latest year "
+                          "running to the end date).")
+    page.wait_for_selector("#funnel-chart")
+    screenshots(page, "funnel-financial-year")
+    filename, exported = export_csv(page)
+    assert filename == "funnel-2025-04-01-to-2026-03-31.csv"
+    assert [(row[0], row[2], row[-1]) for row in exported[1:4]] == [
+        ("entered", "1", definition), ("first_gift", "1", definition), ("second_gift", "1", definition)]
+
+    page.fill("#start", "2025-01-01")
+    page.fill("#end", "2025-06-30")
+    page.select_option("#basis", "rolling")
+    page.wait_for_url("**basis=rolling**")
+    page.locator("#period-definition").filter(has_text="Rolling 12-month periods ending on 30 Jun 2025").wait_for()
+    page.locator(".report-scope").filter(has_text="1 Jul 2024 and 30 Jun 2025").wait_for()
+    assert "2 donors who came in" in " ".join(page.locator(".report-scope").inner_text().split())
+
+    page.goto(f"{live_server}/staff/insights/lifetime?start=2025-04-01&end=2025-06-30")
+    page.wait_for_selector("#lifetime-table")
+    assert page.locator("#basis").input_value() == "fy"
+    assert "FY 2025/26 (1 Apr 2025 to 30 Jun 2025" in page.locator("#period-definition").inner_text()
+    assert page.locator("#lifetime-table tbody tr").first.locator("td").first.inner_text() == "1"  # Bob only
+    screenshots(page, "lifetime-financial-year")

@@ -186,7 +186,8 @@ def test_satisfaction_page_numbers_definitions_comments_and_csv(staff_client, an
     assert rows[2] == ["Feb 2024", "7", "2", "4.00", "50.0", "5", "3", "1", "1", "40.0", "Custom range: 1 Jan 2024 to 31 Mar 2024."]
     assert ["Yearly", "nps", "10", "0", "", "", "10", "5", "2", "3", "20.0", "1", "Custom range: 1 Jan 2024 to 31 Mar 2024."] in rows
     comments = _rows(client.get("/staff/insights/satisfaction/comments.csv?start=2024-01-01&end=2024-03-31"))
-    assert [row[-1] for row in comments[1:]] == ["More photos please", "Love the newsletter", "Receipt came late"]
+    assert [row[-2] for row in comments[1:]] == ["More photos please", "Love the newsletter", "Receipt came late"]
+    assert comments[0][-1] == "period_definition" and comments[1][-1] == "Custom range: 1 Jan 2024 to 31 Mar 2024."
 
 
 def test_satisfaction_filters_by_survey_and_pages_comments(staff_client, answers):

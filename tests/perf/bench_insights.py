@@ -134,6 +134,8 @@ def report_cases(today: date) -> list[tuple[str, str, ReportParams]]:
         grain = next(iter(report.grains), "")
         params = ReportParams(report.default_range(today, grain), grain, 14 if report.days else 0)
         cases.append((name, "default filters", params))
+    for name in ("funnel", "lifetime"):  # the page's default: whole financial years to today
+        cases.append((name, "financial years (page default)", services.parse(services.REPORTS[name], {})[0]))
     everything = DateRange(date(today.year - 29, 1, 1), today)
     cases += [
         ("funnel", "everyone (29 years)", ReportParams(everything)),
