@@ -102,6 +102,10 @@ def test_a_donor_file_checks_the_values_and_counts_the_declarations(gift_aid_on)
     assert batch.valid_rows == 5
     assert batch.extra_counts == {"gift_aid": 2}, "Ada and Gus; never an organisation"
     assert imports.extra_summaries(batch) == ["2 Gift Aid declarations"]
+    assert imports.preview_columns(batch) == ["First name", "Last name", "Organisation name", "Gift Aid (yes/no)",
+                                              "Gift Aid declaration date"]
+    assert [item["cells"][-2:] for item in batch.preview] == [["Yes", "2024-02-14"], ["No", ""], ["Yes", ""],
+                                                              ["", ""], ["Yes", ""]]
 
 
 def test_a_donor_import_records_past_and_future_paper_declarations(gift_aid_on):

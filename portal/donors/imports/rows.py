@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Iterator
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from portal.donors.imports.extras import ExtraColumns, ExtraRow, offered_extras
+from portal.donors.imports.extras import ExtraColumns, ExtraRow, extra_by_key, offered_extras
 from portal.donors.imports.fields import DONOR_IDENTIFIERS, DONOR_TARGETS, GIFT_TARGETS, TARGETS
 from portal.donors.imports.reading import batch_table
 from portal.donors.imports.values import NO, YES, _key, parse_when
@@ -149,7 +149,17 @@ class RowChecker(ABC):
 
     @abstractmethod
     def preview(self, item: Checked) -> list[str]:
-        """The cells shown for a valid row, in the order of preview_columns()."""
+        """The cells shown for a valid row's own fields, in the order of preview_fields()."""
+
+    def preview_row(self, item: Checked) -> list[str]:
+        """All the cells shown for a valid row, in the order of preview_columns(): its own, then the extras'."""
+        cells = self.preview(item)
+        extras = item.values.get("extras", {})
+        for name in _mapped_extra_fields(self.extras, self.columns):
+            value = extras.get(name)
+            cells.append("" if value is None else ("Yes" if value else "No") if isinstance(value, bool)
+                         else value.isoformat())
+        return cells
 
 
 def preview_fields(kind: str, mapped) -> list[str]:
@@ -160,6 +170,14 @@ def preview_fields(kind: str, mapped) -> list[str]:
     return [name for name in DONOR_TARGETS if name in mapped]
 
 
+def _mapped_extra_fields(extras: list[ExtraColumns], mapped) -> list[str]:
+    return [item.target.name for extra in extras for item in extra.fields if item.target.name in mapped]
+
+
 def preview_columns(batch: ImportBatch) -> list[str]:
+    mapped = (batch.mapping or {}).get("columns", [])
     labels = {"donor": "Donor", **{name: target.label for name, target in TARGETS[batch.kind].items()}}
-    return [labels[name] for name in preview_fields(batch.kind, (batch.mapping or {}).get("columns", []))]
+    # The extras the check ran with: those it counted records for.
+    checked = [extra for extra in map(extra_by_key, batch.extra_counts or {}) if extra is not None]
+    labels.update({item.target.name: item.target.label for extra in checked for item in extra.fields})
+    return [labels[name] for name in preview_fields(batch.kind, mapped) + _mapped_extra_fields(checked, mapped)]

@@ -58,7 +58,7 @@ def run_validation(batch_id: int) -> None:
             for key, count in checker.planned_extras(chunk.valid).items():
                 extra_counts[key] += count
             for item in chunk.valid[:current_app.config["IMPORT_PREVIEW_ROWS"] - len(preview)]:
-                preview.append({"row": item.row, "cells": checker.preview(item)})
+                preview.append({"row": item.row, "cells": checker.preview_row(item)})
             jobs.report_progress(chunk.rows_done, total, "Checking rows")
             db.session.expunge_all()
         problems.sort(key=lambda p: p["row"])
