@@ -43,15 +43,21 @@ def register() -> None:
         nouns=("Gift Aid declaration", "Gift Aid declarations")))
 
 
-def planned(kind: str, rows: list[imports.ExtraRow]) -> int:
-    """How many declarations the rows will record (read only: nothing is written at the check)."""
-    return len(_declaring(kind, rows))
+ORGANISATION = "An organisation can't make a Gift Aid declaration, so none is recorded."
+COVERED = "A Gift Aid declaration on file already covers this gift, so no other is recorded."
+
+
+def planned(kind: str, rows: list[imports.ExtraRow]) -> tuple[int, list[tuple[int, str, str]]]:
+    """How many declarations the rows will record, and why rows saying yes record none (read only: nothing
+    is written at the check)."""
+    declaring, passed_over = _sorted(kind, rows)
+    return len(declaring), [(row.row, GIFT_AID.name, reason) for row, reason in passed_over]
 
 
 def write(kind: str, rows: list[imports.ExtraRow], actor) -> int:
     """Record the declarations of rows just imported, in the import's transaction (no commit); each gets a
     "Gift Aid declaration made" touchpoint, written as history (it reacts to nothing)."""
-    declaring = _declaring(kind, rows)
+    declaring, _ = _sorted(kind, rows)
     if not declaring:
         return 0
     tz = organisation().timezone
@@ -79,27 +85,31 @@ def write(kind: str, rows: list[imports.ExtraRow], actor) -> int:
     return len(records)
 
 
-def _declaring(kind: str, rows: list[imports.ExtraRow]) -> list[imports.ExtraRow]:
-    """The rows that say yes and record a declaration: individuals only, and for gifts only those no
-    declaration on file covers."""
+def _sorted(kind: str, rows: list[imports.ExtraRow]) -> tuple[list[imports.ExtraRow], list[tuple[imports.ExtraRow, str]]]:
+    """The rows saying yes that record a declaration (individuals only, and for gifts only those no
+    declaration on file covers), and those that don't, with the reason."""
     saying_yes = [row for row in rows if row.values.get(GIFT_AID.name) is True]
     if kind == "donors":
-        return [row for row in saying_yes if row.donor_kind == "individual"]
+        return ([row for row in saying_yes if row.donor_kind == "individual"],
+                [(row, ORGANISATION) for row in saying_yes if row.donor_kind != "individual"])
     donor_ids = {row.donor_id for row in saying_yes}
     if not donor_ids:
-        return []
+        return [], []
     individuals = set(db.session.scalars(select(Donor.id).where(Donor.id.in_(donor_ids),
                                                                  Donor.kind == "individual")))
     on_file: dict[int, list[rules.DeclarationTerms]] = {}
     for declaration in db.session.scalars(select(Declaration).where(Declaration.donor_id.in_(individuals))):
         on_file.setdefault(declaration.donor_id, []).append(terms_of(declaration))
     tz = organisation().timezone
-    declaring = []
+    declaring, passed_over = [], []
     for row in saying_yes:
         if row.donor_id not in individuals:
+            passed_over.append((row, ORGANISATION))
             continue
         received_on: date = to_local(row.received_at, tz).date()
         # A new gift has no id yet (or one no declaration names): only a standing declaration can cover it.
         if rules.declaration_reason(on_file.get(row.donor_id, []), row.gift_id or 0, received_on) is not None:
             declaring.append(row)
-    return declaring
+        else:
+            passed_over.append((row, COVERED))
+    return declaring, passed_over

@@ -45,10 +45,10 @@ def _declarations() -> list[tuple]:
             db.session.scalars(select(Declaration).order_by(Declaration.id))]
 
 
-def _errors(batch: ImportBatch) -> dict[int, list[str]]:
+def _errors(batch: ImportBatch, level: str = "error") -> dict[int, list[str]]:
     found: dict[int, list[str]] = {}
     for problem in batch.errors:
-        if problem["level"] == "error":
+        if problem["level"] == level:
             found.setdefault(problem["row"], []).append(problem["message"])
     return found
 
@@ -101,6 +101,7 @@ def test_a_donor_file_checks_the_values_and_counts_the_declarations(gift_aid_on)
     }
     assert batch.valid_rows == 5
     assert batch.extra_counts == {"gift_aid": 2}, "Ada and Gus; never an organisation"
+    assert _errors(batch, "warning") == {7: ["An organisation can't make a Gift Aid declaration, so none is recorded."]}
     assert imports.extra_summaries(batch) == ["2 Gift Aid declarations"]
     assert imports.preview_columns(batch) == ["First name", "Last name", "Organisation name", "Gift Aid (yes/no)",
                                               "Gift Aid declaration date"]
@@ -163,6 +164,9 @@ def test_a_gift_import_records_a_this_gift_declaration_unless_one_covers_the_gif
     assert batch.mapping["columns"] == ["donor_email", "amount", "received_at", "gift_aid"]
     assert _errors(batch) == {6: ["Gift Aid (yes/no) must be yes or no (or left blank)."]}
     assert batch.extra_counts == {"gift_aid": 1}, "Bea's declaration covers hers; a trust can't declare"
+    assert _errors(batch, "warning") == {
+        4: ["A Gift Aid declaration on file already covers this gift, so no other is recorded."],
+        5: ["An organisation can't make a Gift Aid declaration, so none is recorded."]}
     batch = _imported(batch, skip_invalid=True)
     assert batch.message == "Imported 4 gifts. Recorded 1 Gift Aid declaration."
     gift = db.session.scalar(select(Declaration).where(Declaration.donor_id == ada_id)).gift_id

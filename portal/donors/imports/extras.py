@@ -41,7 +41,9 @@ class ExtraColumns:
     kinds: tuple[str, ...]
     fields: tuple[ExtraField, ...]
     offered: Callable[[], bool]  # whether staff can map these columns now
-    planned: Callable[[str, list[ExtraRow]], int]  # records the rows would make (read only)
+    # Read only, at the check: how many records the rows would make, and notes on rows that make none
+    # although they ask to, as (row number, field name, message); the notes are shown as warnings.
+    planned: Callable[[str, list[ExtraRow]], tuple[int, list[tuple[int, str, str]]]]
     write: Callable[[str, list[ExtraRow], Any], int]  # make them (kind, rows, actor); no commit
     nouns: tuple[str, str]  # one record, several: "Gift Aid declaration", "Gift Aid declarations"
 

@@ -129,10 +129,16 @@ class RowChecker(ABC):
         return ExtraRow(item.row, v.get("extras", {}), donor_kind=v.get("kind", ""), received_at=v.get("received_at"),
                         amount_minor=v.get("amount_minor", 0), import_day=self.today, **ids)
 
-    def planned_extras(self, valid: list[Checked]) -> dict[str, int]:
-        """How many records each extra would make from these valid rows (the donors are not written yet)."""
-        return {extra.key: extra.planned(self.kind, [self.extra_row(item, donor_id=item.values.get("donor_id"))
-                                                     for item in valid]) for extra in self.extras}
+    def planned_extras(self, valid: list[Checked], problems: list[dict]) -> dict[str, int]:
+        """How many records each extra would make from these valid rows (the donors are not written yet);
+        its notes on rows that make none are added to `problems` as warnings."""
+        counts = {}
+        for extra in self.extras:
+            counts[extra.key], notes = extra.planned(self.kind, [
+                self.extra_row(item, donor_id=item.values.get("donor_id")) for item in valid])
+            for row, name, message in notes:
+                self.problem(problems, row, name, "", message, "warning")
+        return counts
 
     def write_extras(self, rows: list[ExtraRow], actor) -> dict[str, int]:
         """Each extra makes its records for the rows just written, in the import's transaction."""

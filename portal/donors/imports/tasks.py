@@ -55,7 +55,7 @@ def run_validation(batch_id: int) -> None:
         for chunk in checker.chunks():
             problems.extend(chunk.problems)
             valid += len(chunk.valid)
-            for key, count in checker.planned_extras(chunk.valid).items():
+            for key, count in checker.planned_extras(chunk.valid, problems).items():
                 extra_counts[key] += count
             for item in chunk.valid[:current_app.config["IMPORT_PREVIEW_ROWS"] - len(preview)]:
                 preview.append({"row": item.row, "cells": checker.preview_row(item)})
