@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from portal.donors import imports
 from portal.donors.models import Donor, ImportBatch
 from portal.extensions import db
+from portal.giving.models import Gift
 from portal.journey.models import Touchpoint
 from portal.taxrelief import services as taxrelief
 from portal.taxrelief.models import Declaration
@@ -172,6 +173,9 @@ def test_a_gift_import_records_a_this_gift_declaration_unless_one_covers_the_gif
     gift = db.session.scalar(select(Declaration).where(Declaration.donor_id == ada_id)).gift_id
     assert _declarations()[1:] == [(ada_id, "this_gift", "paper", date(2024, 3, 5), gift)]
     assert [a.reason for a in taxrelief.assess_gifts([gift]).values()] == [None], "the gift is now eligible"
+    declared = db.session.get(Gift, gift)
+    assert (declared.amount_minor, declared.received_at.date()) == (2000, date(2024, 3, 5)), "the row's own gift"
+    assert "my donation of £20.00" in db.session.scalar(select(Declaration.wording).where(Declaration.gift_id == gift))
     assert db.session.scalar(select(func.count()).select_from(Declaration).where(
         Declaration.donor_id.in_([bea_id, trust_id]))) == 1
 

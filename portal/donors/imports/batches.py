@@ -9,7 +9,7 @@ from sqlalchemy.orm import load_only
 
 from portal import csvfile, jobs
 from portal.donors.imports import tasks
-from portal.donors.imports.extras import extra_by_key, targets_for
+from portal.donors.imports.extras import extra_by_key, offered_extras, targets_for
 from portal.donors.imports.fields import DONOR_IDENTIFIERS, guess_mapping
 from portal.donors.imports.lifecycle import KINDS, STATUSES, transition
 from portal.donors.imports.reading import ImportProblem, MappingProblem, batch_table, decode_upload, read_table
@@ -29,7 +29,9 @@ def create_batch(kind: str, filename: str, data: bytes, *, actor=None) -> Import
     rows = 0
     date_samples: list[str] = []
     guessed = guess_mapping(kind, table.headers, targets_for(kind))
-    date_columns = [i for i, name in enumerate(guessed) if name in ("birthday", "received_at", "supporter_since")]
+    date_fields = {"birthday", "received_at", "supporter_since"} | {
+        item.target.name for extra in offered_extras(kind) for item in extra.fields if item.value_type == "date"}
+    date_columns = [i for i, name in enumerate(guessed) if name in date_fields]
     for _, cells in table.rows():
         rows += 1
         if rows <= 2000:
