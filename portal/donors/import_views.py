@@ -37,7 +37,7 @@ class CancelForm(FlaskForm):
 
 def mapping_form(batch, headers: list[str], formdata=None):
     """One select per column of the file, plus how to read dates such as 03/04/2025."""
-    choices = [SelectChoice("", "Don't import")] + [SelectChoice(t.name, t.label) for t in imports.TARGETS[batch.kind].values()]
+    choices = [SelectChoice("", "Don't import")] + [SelectChoice(t.name, t.label) for t in imports.targets_for(batch.kind).values()]
     fields = {f"column_{index}": SelectField(header, choices=choices) for index, header in enumerate(headers)}
     fields["day_first"] = SelectField("Dates written with numbers only", choices=DAY_FIRST_CHOICES)
     if batch.kind == "gifts":
@@ -111,6 +111,7 @@ def _render_batch(batch, *, confirm_form=None, status: int = 200):
                    progress=imports.progress(batch) if batch.status in imports.RUNNING else None,
                    counts=imports.problem_counts(batch), problems=problems, page=min(max(1, page), pages), pages=pages,
                    preview_columns=imports.preview_columns(batch) if batch.mapping else [],
+                   extra_summaries=imports.extra_summaries(batch) if batch.status == "validated" else [],
                    statuses=imports.STATUSES, kinds=imports.KINDS, earlier=imports.earlier_import(batch))
     return render("donors/import_batch.html", block="panel", **context), status
 

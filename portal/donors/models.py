@@ -141,6 +141,7 @@ class ImportBatch(db.Model):
     imported_rows: Mapped[int] = mapped_column(default=0)
     errors: Mapped[list | None] = mapped_column(db.JSON)
     preview: Mapped[list | None] = mapped_column(db.JSON)
+    extra_counts: Mapped[dict | None] = mapped_column(db.JSON)  # extra column key -> records the import will write
     skip_invalid: Mapped[bool] = mapped_column(default=False)
     content_hash: Mapped[str] = mapped_column(String(64), default="", index=True)  # sha256 of the uploaded bytes
     source_system: Mapped[str] = mapped_column(String(80), default="")  # the old system gift ids belong to

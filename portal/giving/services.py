@@ -209,8 +209,9 @@ def add_gift(donor_id: int, gift: GiftInput, *, actor=None, channel: str = "") -
 
 
 def add_gifts(items: list[tuple[int, GiftInput]], *, actor=None, channel: str = "", data: dict | None = None,
-              progress: Callable[[int, int], None] | None = None, chunk: int = 1000) -> int:
-    """add_gift for many gifts at once (imports), in the current transaction (no commit).
+              progress: Callable[[int, int], None] | None = None, chunk: int = 1000) -> list[int]:
+    """add_gift for many gifts at once (imports), in the current transaction (no commit); returns the new
+    gifts' ids in the order of `items`.
 
     The same checks and one touchpoint per gift, written as multi-row INSERTs a chunk at a time; each
     affected donor's rollup is refreshed once at the end. Gifts go in date order, so a donor's earliest
@@ -218,7 +219,9 @@ def add_gifts(items: list[tuple[int, GiftInput]], *, actor=None, channel: str = 
     """
     for _, gift in items:
         _check_gift(gift)
-    ordered = sorted(items, key=lambda item: item[1].received_at)
+    order = sorted(range(len(items)), key=lambda index: items[index][1].received_at)
+    ordered = [items[index] for index in order]
+    gift_ids: list[int] = [0] * len(items)
     for start in range(0, len(ordered), chunk):
         part = ordered[start:start + chunk]
         has_gifts = set(db.session.scalars(select(Gift.donor_id).distinct().where(
@@ -229,6 +232,8 @@ def add_gifts(items: list[tuple[int, GiftInput]], *, actor=None, channel: str = 
             if gift.status == "received":
                 has_gifts.add(donor_id)
         ids = bulk_insert.insert_returning_ids(Gift, [_gift_values(donor_id, gift) for donor_id, gift in part])
+        for index, gift_id in zip(order[start:start + chunk], ids):
+            gift_ids[index] = gift_id
         entries = [_gift_touchpoint(donor_id, gift_id, gift, first)
                    for (donor_id, gift), gift_id, first in zip(part, ids, firsts)]
         for entry in entries:
@@ -237,7 +242,7 @@ def add_gifts(items: list[tuple[int, GiftInput]], *, actor=None, channel: str = 
         if progress:
             progress(start + len(part), len(ordered))
     refresh_stats_many(donor_id for donor_id, _ in items)
-    return len(items)
+    return gift_ids
 
 
 def gift_position(donor_id: int, gift_id: int) -> int:

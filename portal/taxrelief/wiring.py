@@ -42,7 +42,7 @@ def init_app(app: Flask) -> None:
     from portal.journey import reactors
     from portal.journey.services import KINDS, Kind
     from portal.support.services import register_source
-    from portal.taxrelief import claims, services, tasks, views
+    from portal.taxrelief import claims, import_columns, services, tasks, views
     from portal.taxrelief.cli import gift_aid_cli
 
     KINDS.setdefault("gift_aid_declared", Kind("Gift Aid declaration made", "giving", "£"))
@@ -65,6 +65,7 @@ def init_app(app: Flask) -> None:
     schedule.register("gift-aid-figures", tasks.refresh_figures_job, "40 3 * * *", queue="reports",
                       description="Gift Aid claimed and eligible-but-unclaimed by month")
     _connect_to_engagement()
+    import_columns.register()
 
 
 def _connect_to_engagement() -> None:

@@ -20,11 +20,13 @@ The modules, by concept:
     lifecycle    a batch's states and the guarded moves between them
     batches      what staff do with a batch (upload, map, confirm, cancel) and its reports
     tasks        the checking and importing jobs, and the sweep that restarts lost ones
+    extras       columns other domains add (tax relief's "Gift Aid"), registered from their init_app
 This package exposes what the views, the sweep and the tests use.
 """
-from portal.donors.imports.batches import (cancel, column_samples, confirm, create_batch, earlier_import,
+from portal.donors.imports.batches import (cancel, column_samples, confirm, create_batch, earlier_import, extra_summaries,
                                            problem_counts, problems_csv, problems_page, progress, recent_batches, save_mapping)
-from portal.donors.imports.fields import TARGETS, guess_mapping
+from portal.donors.imports.extras import ExtraColumns, ExtraField, ExtraRow, extra_by_key, register as register_extra, targets_for
+from portal.donors.imports.fields import TARGETS, Target, guess_mapping
 from portal.donors.imports.lifecycle import KINDS, RUNNING, STATUSES, get_batch, import_finished
 from portal.donors.imports.reading import MAX_FILE_BYTES, ImportProblem, MappingProblem, decode_upload, read_table, size_limit
 from portal.donors.imports.rows import preview_columns
@@ -32,7 +34,9 @@ from portal.donors.imports.tasks import resume_stalled, run_import, run_validati
 from portal.donors.imports.values import guess_day_first, parse_money, parse_when
 from portal.email_address import email_is_valid
 
-__all__ = ["KINDS", "MAX_FILE_BYTES", "RUNNING", "STATUSES", "TARGETS", "ImportProblem", "MappingProblem", "cancel",
+__all__ = ["KINDS", "MAX_FILE_BYTES", "RUNNING", "STATUSES", "TARGETS", "ExtraColumns", "ExtraField", "ExtraRow",
+           "ImportProblem", "MappingProblem", "Target", "cancel", "extra_by_key", "extra_summaries", "register_extra",
+           "targets_for",
            "column_samples", "confirm", "create_batch", "decode_upload", "earlier_import", "email_is_valid", "get_batch",
            "guess_day_first", "guess_mapping", "import_finished", "parse_money", "parse_when", "preview_columns", "problem_counts",
            "problems_csv", "problems_page", "progress", "read_table", "recent_batches", "resume_stalled",

@@ -9,7 +9,8 @@ from sqlalchemy.orm import load_only
 
 from portal import csvfile, jobs
 from portal.donors.imports import tasks
-from portal.donors.imports.fields import DONOR_IDENTIFIERS, TARGETS, guess_mapping
+from portal.donors.imports.extras import extra_by_key, offered_extras, targets_for
+from portal.donors.imports.fields import DONOR_IDENTIFIERS, guess_mapping
 from portal.donors.imports.lifecycle import KINDS, STATUSES, transition
 from portal.donors.imports.reading import ImportProblem, MappingProblem, batch_table, decode_upload, read_table
 from portal.donors.imports.values import guess_day_first
@@ -27,8 +28,10 @@ def create_batch(kind: str, filename: str, data: bytes, *, actor=None) -> Import
     table = read_table(text)
     rows = 0
     date_samples: list[str] = []
-    guessed = guess_mapping(kind, table.headers)
-    date_columns = [i for i, name in enumerate(guessed) if name in ("birthday", "received_at", "supporter_since")]
+    guessed = guess_mapping(kind, table.headers, targets_for(kind))
+    date_fields = {"birthday", "received_at", "supporter_since"} | {
+        item.target.name for extra in offered_extras(kind) for item in extra.fields if item.value_type == "date"}
+    date_columns = [i for i, name in enumerate(guessed) if name in date_fields]
     for _, cells in table.rows():
         rows += 1
         if rows <= 2000:
@@ -87,7 +90,7 @@ def save_mapping(batch: ImportBatch, columns: list[str], *, day_first: bool, sou
     remappable = ("uploaded", "validated", "failed")
     if batch.status not in remappable:
         raise ImportProblem(f"This import is {STATUSES[batch.status].lower()}; its columns can no longer be changed.")
-    targets = TARGETS[batch.kind]
+    targets = targets_for(batch.kind)
     problems: dict[int, str] = {}
     used: dict[str, int] = {}
     headers = batch_table(batch).headers
@@ -119,6 +122,7 @@ def save_mapping(batch: ImportBatch, columns: list[str], *, day_first: bool, sou
     job_id = jobs.enqueue_after_commit("default", tasks.run_validation, batch.id)
     if not transition(batch.id, remappable, status="validating", job_id=job_id,
                        mapping={"columns": list(columns), "day_first": day_first}, errors=None, preview=None,
+                       extra_counts=None,
                        valid_rows=0, skip_invalid=False, include_on_file=False, message="",
                        source_system=source_system if batch.kind == "gifts" else ""):
         raise ImportProblem("This import has just been started or cancelled elsewhere.")
@@ -169,6 +173,16 @@ def problem_counts(batch: ImportBatch) -> dict:
     return {"bad_rows": len(bad_rows), "on_file": len(on_file),
             "on_file_overridable": sum(1 for p in on_file if p.get("overridable")),
             "warnings": sum(1 for p in problems if p["level"] == "warning" and p["row"] not in bad_rows)}
+
+
+def extra_summaries(batch: ImportBatch) -> list[str]:
+    """What the import will record beside its rows, counted at the check: "3 Gift Aid declarations"."""
+    summaries = []
+    for key, count in (batch.extra_counts or {}).items():
+        extra = extra_by_key(key)
+        if extra is not None:
+            summaries.append(extra.describe(count))
+    return summaries
 
 
 def problems_csv(batch: ImportBatch) -> str:

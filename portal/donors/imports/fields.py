@@ -106,9 +106,10 @@ def normalise_header(header: str) -> str:
     return " ".join(re.sub(r"[^a-z0-9]+", " ", header.lower()).split())
 
 
-def guess_mapping(kind: str, headers: list[str]) -> list[str]:
-    """For each column, the field its header most likely means ("" for none); each field at most once."""
-    targets = TARGETS[kind]
+def guess_mapping(kind: str, headers: list[str], targets: dict[str, Target] | None = None) -> list[str]:
+    """For each column, the field its header most likely means ("" for none); each field at most once.
+    `targets`: the fields on offer, when other domains add some (the import's own by default)."""
+    targets = targets or TARGETS[kind]
     keys = [normalise_header(h) for h in headers]
     guessed = [""] * len(headers)
     for index, key in enumerate(keys):  # exact names first, so "Email" beats an earlier "Work email phone"

@@ -7,8 +7,10 @@ from datetime import datetime
 from typing import Iterator
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from portal.donors.imports.extras import ExtraColumns, ExtraRow, extra_by_key, offered_extras
 from portal.donors.imports.fields import DONOR_IDENTIFIERS, DONOR_TARGETS, GIFT_TARGETS, TARGETS
 from portal.donors.imports.reading import batch_table
+from portal.donors.imports.values import NO, YES, _key, parse_when
 from portal.donors.models import ImportBatch
 from portal.settings.services import organisation
 from portal.timeutil import utcnow
@@ -53,6 +55,9 @@ class RowChecker(ABC):
         self.columns = {name: index for index, name in enumerate(mapping.get("columns", [])) if name}
         self.day_first = bool(mapping.get("day_first", True))
         self.headers = self.table.headers
+        # Other domains' columns, when mapped and still on offer (a scheme switched off since is ignored).
+        self.extras: list[ExtraColumns] = [extra for extra in offered_extras(self.kind)
+                                           if any(item.target.name in self.columns for item in extra.fields)]
 
     def chunks(self) -> Iterator[Chunk]:
         pending: list[tuple[int, list[str]]] = []
@@ -76,6 +81,7 @@ class RowChecker(ABC):
             raw = {name: (cells[index].strip() if index < len(cells) else "") for name, index in self.columns.items()}
             row_problems: list[dict] = []
             values = self.check_row(number, raw, row_problems)
+            values["extras"] = self._check_extras(number, raw, row_problems)
             problems.extend(row_problems)
             checked.append(Checked(number, values, not any(p["level"] == "error" for p in row_problems)))
         return Chunk(self.check_against_database(checked, problems), problems, done)
@@ -90,6 +96,54 @@ class RowChecker(ABC):
             problem["overridable"] = True
         problems.append(problem)
 
+    def _check_extras(self, number: int, raw: dict, problems: list[dict]) -> dict:
+        """The typed values of other domains' columns: yes/no with the import's own words, and past dates."""
+        values: dict = {}
+        for extra in self.extras:
+            for item in extra.fields:
+                name, label = item.target.name, item.target.label
+                text = raw.get(name, "")
+                values[name] = None
+                if not text:
+                    continue
+                if item.value_type == "yes_no":
+                    if _key(text) in YES:
+                        values[name] = True
+                    elif _key(text) in NO:
+                        values[name] = False
+                    else:
+                        self.problem(problems, number, name, text, f"{label} must be yes or no (or left blank).")
+                    continue
+                when = parse_when(text, day_first=self.day_first)
+                if when is None:
+                    self.problem(problems, number, name, text, f"{label} not understood: use a date such as "
+                                 + ("2025-03-31 or 31/03/2025." if self.day_first else "2025-03-31 or 03/31/2025."))
+                elif when.day > self.today:
+                    self.problem(problems, number, name, text, f"{label} is in the future.")
+                else:
+                    values[name] = when.day
+        return values
+
+    def extra_row(self, item: Checked, **ids) -> ExtraRow:
+        v = item.values
+        return ExtraRow(item.row, v.get("extras", {}), donor_kind=v.get("kind", ""), received_at=v.get("received_at"),
+                        amount_minor=v.get("amount_minor", 0), import_day=self.today, **ids)
+
+    def planned_extras(self, valid: list[Checked], problems: list[dict]) -> dict[str, int]:
+        """How many records each extra would make from these valid rows (the donors are not written yet);
+        its notes on rows that make none are added to `problems` as warnings."""
+        counts = {}
+        for extra in self.extras:
+            counts[extra.key], notes = extra.planned(self.kind, [
+                self.extra_row(item, donor_id=item.values.get("donor_id")) for item in valid])
+            for row, name, message in notes:
+                self.problem(problems, row, name, "", message, "warning")
+        return counts
+
+    def write_extras(self, rows: list[ExtraRow], actor) -> dict[str, int]:
+        """Each extra makes its records for the rows just written, in the import's transaction."""
+        return {extra.key: extra.write(self.kind, rows, actor) for extra in self.extras}
+
     @abstractmethod
     def check_row(self, number: int, raw: dict, problems: list[dict]) -> dict:
         """The row's typed values; its problems are appended to `problems`."""
@@ -101,7 +155,17 @@ class RowChecker(ABC):
 
     @abstractmethod
     def preview(self, item: Checked) -> list[str]:
-        """The cells shown for a valid row, in the order of preview_columns()."""
+        """The cells shown for a valid row's own fields, in the order of preview_fields()."""
+
+    def preview_row(self, item: Checked) -> list[str]:
+        """All the cells shown for a valid row, in the order of preview_columns(): its own, then the extras'."""
+        cells = self.preview(item)
+        extras = item.values.get("extras", {})
+        for name in _mapped_extra_fields(self.extras, self.columns):
+            value = extras.get(name)
+            cells.append("" if value is None else ("Yes" if value else "No") if isinstance(value, bool)
+                         else value.isoformat())
+        return cells
 
 
 def preview_fields(kind: str, mapped) -> list[str]:
@@ -112,6 +176,14 @@ def preview_fields(kind: str, mapped) -> list[str]:
     return [name for name in DONOR_TARGETS if name in mapped]
 
 
+def _mapped_extra_fields(extras: list[ExtraColumns], mapped) -> list[str]:
+    return [item.target.name for extra in extras for item in extra.fields if item.target.name in mapped]
+
+
 def preview_columns(batch: ImportBatch) -> list[str]:
+    mapped = (batch.mapping or {}).get("columns", [])
     labels = {"donor": "Donor", **{name: target.label for name, target in TARGETS[batch.kind].items()}}
-    return [labels[name] for name in preview_fields(batch.kind, (batch.mapping or {}).get("columns", []))]
+    # The extras the check ran with: those it counted records for.
+    checked = [extra for extra in map(extra_by_key, batch.extra_counts or {}) if extra is not None]
+    labels.update({item.target.name: item.target.label for extra in checked for item in extra.fields})
+    return [labels[name] for name in preview_fields(batch.kind, mapped) + _mapped_extra_fields(checked, mapped)]

@@ -12,6 +12,7 @@ from portal import jobs
 from portal.audit import services as audit
 from portal.donors import services as donor_services
 from portal.donors.imports.donor_rows import DonorChecker
+from portal.donors.imports.extras import extra_by_key
 from portal.donors.imports.gift_rows import GiftChecker
 from portal.donors.imports.lifecycle import RUNNING, get_batch, import_finished, transition
 from portal.donors.imports.reading import ImportProblem
@@ -50,11 +51,14 @@ def run_validation(batch_id: int) -> None:
     try:
         checker = checker_for(batch)
         total, problems, valid, preview = batch.total_rows, [], 0, []
+        extra_counts = {extra.key: 0 for extra in checker.extras}
         for chunk in checker.chunks():
             problems.extend(chunk.problems)
             valid += len(chunk.valid)
+            for key, count in checker.planned_extras(chunk.valid, problems).items():
+                extra_counts[key] += count
             for item in chunk.valid[:current_app.config["IMPORT_PREVIEW_ROWS"] - len(preview)]:
-                preview.append({"row": item.row, "cells": checker.preview(item)})
+                preview.append({"row": item.row, "cells": checker.preview_row(item)})
             jobs.report_progress(chunk.rows_done, total, "Checking rows")
             db.session.expunge_all()
         problems.sort(key=lambda p: p["row"])
@@ -64,7 +68,8 @@ def run_validation(batch_id: int) -> None:
         transition(batch_id, ("validating",), status="failed", finished_at=utcnow(),
                     message=f"The rows could not be checked: {_failure_reason(exc)}.")
         return
-    transition(batch_id, ("validating",), status="validated", valid_rows=valid, errors=problems, preview=preview)
+    transition(batch_id, ("validating",), status="validated", valid_rows=valid, errors=problems, preview=preview,
+               extra_counts=extra_counts)
 
 
 class _Changed(ImportProblem):
@@ -82,15 +87,22 @@ def run_import(batch_id: int) -> None:
     kind, filename, actor = batch.kind, batch.filename, _actor(batch)
     skipped = _skipped_rows(batch)
     try:
-        imported = (_import_donors if kind == "donors" else _import_gifts)(batch)
+        imported, recorded = (_import_donors if kind == "donors" else _import_gifts)(batch)
         message = f"Imported {imported:,} {kind if imported != 1 else kind[:-1]}."
+        extras_written = {}
+        for key, count in recorded.items():
+            extra = extra_by_key(key)
+            if count and extra is not None:
+                message += f" Recorded {extra.describe(count)}."
+                extras_written[key] = count
         if skipped["on_file"]:
             message += f" {skipped['on_file']:,} row{'s' if skipped['on_file'] != 1 else ''} already on file " \
                        f"{'were' if skipped['on_file'] != 1 else 'was'} skipped."
         db.session.execute(update(ImportBatch).where(ImportBatch.id == batch_id).values(
             status="imported", imported_rows=imported, finished_at=utcnow(), content="", message=message))
         audit.record(f"import.{kind}", actor=actor, summary=f"Imported {imported:,} {kind} from {filename}",
-                     detail={"batch_id": batch_id, "filename": filename, "rows_written": imported, **skipped})
+                     detail={"batch_id": batch_id, "filename": filename, "rows_written": imported, **skipped,
+                             **({"extras_written": extras_written} if extras_written else {})})
         db.session.commit()
     except Exception as exc:
         if not isinstance(exc, ImportProblem):
@@ -130,36 +142,46 @@ def _checked_again(batch: ImportBatch, checker: RowChecker, consume: Callable[[l
         raise _Changed(f"the file now has {valid:,} rows to import, not {expected:,}. Check the file again.")
 
 
-def _import_donors(batch: ImportBatch) -> int:
+def _import_donors(batch: ImportBatch) -> tuple[int, dict[str, int]]:
+    """The donors written, and the records each extra made for them."""
     actor, batch_id, filename = _actor(batch), batch.id, batch.filename
     summary = f"Imported from {filename}"[:300]
     consent_source = f"import: {filename}"[:80]
+    checker = DonorChecker(batch, recheck=True)
     count = 0
+    recorded = {extra.key: 0 for extra in checker.extras}
 
     def add(valid: list[Checked]) -> None:
         nonlocal count
         if valid:
-            donor_services.add_imported_donors([item.values for item in valid], summary=summary, actor=actor,
-                                               consent_source=consent_source, channel="import",
-                                               data={"import_batch_id": batch_id})
+            ids = donor_services.add_imported_donors([item.values for item in valid], summary=summary, actor=actor,
+                                                     consent_source=consent_source, channel="import",
+                                                     data={"import_batch_id": batch_id})
             count += len(valid)
+            written = checker.write_extras([checker.extra_row(item, donor_id=donor_id)
+                                            for item, donor_id in zip(valid, ids)], actor)
+            for key, made in written.items():
+                recorded[key] += made
         db.session.expunge_all()  # written rows stay in the transaction; the session needn't hold them
 
-    _checked_again(batch, DonorChecker(batch, recheck=True), add, "Importing donors")
-    return count
+    _checked_again(batch, checker, add, "Importing donors")
+    return count, recorded
 
 
-def _import_gifts(batch: ImportBatch) -> int:
+def _import_gifts(batch: ImportBatch) -> tuple[int, dict[str, int]]:
+    """The gifts written, and the records each extra made for them."""
     actor, batch_id, total = _actor(batch), batch.id, batch.total_rows
     checker = GiftChecker(batch, recheck=True)
-    gifts: list[tuple[int, giving.GiftInput]] = []
-    _checked_again(batch, checker, lambda valid: gifts.extend(
-        (item.values["donor_id"], checker.gift(item)) for item in valid), "Checking gifts")
-    giving.add_gifts(gifts, actor=actor, channel="import", data={"import_batch_id": batch_id},
-                     progress=lambda done, count: jobs.report_progress(done, count, "Importing gifts"))
+    valid_rows: list[Checked] = []
+    _checked_again(batch, checker, valid_rows.extend, "Checking gifts")
+    gifts = [(item.values["donor_id"], checker.gift(item)) for item in valid_rows]
+    gift_ids = giving.add_gifts(gifts, actor=actor, channel="import", data={"import_batch_id": batch_id},
+                                progress=lambda done, count: jobs.report_progress(done, count, "Importing gifts"))
+    recorded = checker.write_extras([checker.extra_row(item, donor_id=item.values["donor_id"], gift_id=gift_id)
+                                     for item, gift_id in zip(valid_rows, gift_ids)], actor)
     donor_services.settle_supporter_since(donor_id for donor_id, _ in gifts)
     jobs.report_progress(total, total, "Finishing")
-    return len(gifts)
+    return len(gifts), recorded
 
 
 def resume_stalled() -> int:
