@@ -55,6 +55,12 @@ class Profile:
                    values.get("city") or "", values.get("postcode") or "", values.get("birthday"))
 
     @property
+    def name(self) -> str:
+        if self.kind == "organisation":
+            return self.organisation_name.strip()
+        return f"{self.first_name.strip()} {self.last_name.strip()}".strip()
+
+    @property
     def key(self) -> str:
         return match_key(self.kind, self.first_name, self.last_name, self.organisation_name)
 
@@ -135,6 +141,62 @@ def candidates_for(values: dict, *, exclude_id: int | None = None, limit: int = 
             found.append(Candidate(donor, score, reasons))
     found.sort(key=lambda c: (-c.score, c.donor.id))
     return found[:limit]
+
+
+@dataclass
+class RowMatches:
+    """What one import row may duplicate: donors on file (profile, score, reasons) and earlier rows of the
+    file (row number, reasons), most likely first."""
+
+    donors: list[tuple[Profile, int, list[str]]]
+    earlier_rows: list[tuple[int, list[str]]]
+
+
+class ImportMatcher:
+    """Likely duplicates for the rows of an import, a chunk at a time: each row against the donors on file
+    (one query per chunk, on the blocking key) and against the earlier rows of the same file."""
+
+    def __init__(self, *, limit: int = 3):
+        self.limit = limit
+        self._file_rows: dict[tuple[str, str], list[tuple[int, Profile]]] = defaultdict(list)
+
+    def match_chunk(self, rows: list[tuple[int, dict]]) -> dict[int, RowMatches]:
+        """rows: (row number, values) -> {row number: its matches} for the rows with any. Every row is then
+        remembered, so a later row that is the same person is flagged against it."""
+        profiles = [(number, Profile.from_values(values)) for number, values in rows]
+        keys = sorted({profile.key for _, profile in profiles if profile.key})
+        on_file: dict[tuple[str, str], list[Profile]] = defaultdict(list)
+        for start in range(0, len(keys), 500):
+            query = select(*_SCAN_COLUMNS).where(Donor.match_key.in_(keys[start:start + 500]), Donor.erased_at.is_(None))
+            for row in db.session.execute(query):
+                profile = Profile(*row[:-1])
+                for key in profile.secondary_keys():
+                    on_file[(row.match_key, key)].append(profile)
+        found = {}
+        for number, profile in profiles:
+            if not profile.key:
+                continue
+            donors: dict[int, tuple[Profile, int, list[str]]] = {}
+            earlier: dict[int, tuple[int, list[str]]] = {}
+            secondary = [(profile.key, key) for key in profile.secondary_keys()]
+            for block in secondary:
+                for other in on_file.get(block, ()):
+                    if other.id not in donors:
+                        score, reasons = compare(other, profile)
+                        if score:
+                            donors[other.id] = (other, score, reasons)
+                for other_row, other in self._file_rows.get(block, ()):
+                    if other_row not in earlier:
+                        score, reasons = compare(other, profile)
+                        if score:
+                            earlier[other_row] = (score, reasons)
+            for block in secondary:
+                self._file_rows[block].append((number, profile))
+            if donors or earlier:
+                found[number] = RowMatches(
+                    sorted(donors.values(), key=lambda d: (-d[1], d[0].id))[:self.limit],
+                    [(row, reasons) for row, (_, reasons) in sorted(earlier.items(), key=lambda e: (-e[1][0], e[0]))[:self.limit]])
+        return found
 
 
 # ---------------------------------------------------------------- the scan behind the review queue
