@@ -17,6 +17,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 from itertools import combinations
 
 from sqlalchemy import delete, func, select, tuple_
@@ -60,23 +61,28 @@ class Profile:
             return self.organisation_name.strip()
         return f"{self.first_name.strip()} {self.last_name.strip()}".strip()
 
-    @property
+    # Cached: an import compares each row with several others, and folding names is the costly part.
+    @cached_property
     def key(self) -> str:
         return match_key(self.kind, self.first_name, self.last_name, self.organisation_name)
 
-    @property
+    @cached_property
     def address_key(self) -> str:
         """The first address line with the postcode (or, without one, the town): a whole address or nothing."""
         line, place = fold(self.address_line1), postcode_key(self.postcode) or fold(self.city)
         return f"{line}|{place}" if line and place else ""
 
-    def secondary_keys(self) -> list[str]:
-        """Keys of which a pair must share at least one for any rule to hold."""
-        keys = [f"postcode {postcode_key(self.postcode)}" if postcode_key(self.postcode) else "",
-                f"phone {phone_key(self.phone)}" if phone_key(self.phone) else "",
+    @cached_property
+    def _secondary_keys(self) -> tuple[str, ...]:
+        postcode, phone = postcode_key(self.postcode), phone_key(self.phone)
+        keys = [f"postcode {postcode}" if postcode else "", f"phone {phone}" if phone else "",
                 f"address {self.address_key}" if self.address_key else "",
                 f"birthday {self.birthday.isoformat()}" if self.birthday else ""]
-        return [key for key in keys if key]
+        return tuple(key for key in keys if key)
+
+    def secondary_keys(self) -> tuple[str, ...]:
+        """Keys of which a pair must share at least one for any rule to hold."""
+        return self._secondary_keys
 
 
 def _name_likeness(a: Profile, b: Profile) -> tuple[bool, str]:

@@ -71,6 +71,8 @@ NICKNAMES: dict[str, str] = _parse()
 
 
 _NOT_LETTERS = re.compile(r"[^a-z0-9]+")
+_SPACES = re.compile(r"\s+")
+_NOT_DIGITS = re.compile(r"\D")
 
 
 def fold(text: str | None) -> str:
@@ -94,10 +96,10 @@ def match_key(kind: str, first_name: str, last_name: str, organisation_name: str
 
 
 def postcode_key(postcode: str | None) -> str:
-    return re.sub(r"\s+", "", postcode or "").upper()
+    return _SPACES.sub("", postcode or "").upper()
 
 
 def phone_key(phone: str | None) -> str:
     """The last nine digits: 07700 900123, +44 7700 900123 and (07700) 900-123 are one number."""
-    digits = re.sub(r"\D", "", phone or "")
+    digits = _NOT_DIGITS.sub("", phone or "")
     return digits[-9:] if len(digits) >= 7 else ""
