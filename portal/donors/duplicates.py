@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date
 from functools import cached_property
 from itertools import combinations
+from operator import attrgetter
 
 from sqlalchemy import delete, func, select, tuple_
 
@@ -149,6 +150,9 @@ def candidates_for(values: dict, *, exclude_id: int | None = None, limit: int = 
     return found[:limit]
 
 
+_PROFILE_FIELDS = attrgetter(*(field.name for field in fields(Profile)))
+
+
 @dataclass
 class RowMatches:
     """What one import row may duplicate: donors on file (profile, score, reasons) and earlier rows of the
@@ -164,7 +168,10 @@ class ImportMatcher:
 
     def __init__(self, *, limit: int = 3):
         self.limit = limit
-        self._file_rows: dict[tuple[str, str], list[tuple[int, Profile]]] = defaultdict(list)
+        # Every row of a 100k-row file is kept, so compactly: its fields as a tuple, and the blocks it is in by
+        # hash (two blocks sharing a hash only cost a comparison that finds nothing).
+        self._file_fields: dict[int, tuple] = {}
+        self._file_blocks: dict[int, list[int]] = defaultdict(list)
 
     def match_chunk(self, rows: list[tuple[int, dict]]) -> dict[int, RowMatches]:
         """rows: (row number, values) -> {row number: its matches} for the rows with any. Every row is then
@@ -191,13 +198,14 @@ class ImportMatcher:
                         score, reasons = compare(other, profile)
                         if score:
                             donors[other.id] = (other, score, reasons)
-                for other_row, other in self._file_rows.get(block, ()):
+                for other_row in self._file_blocks.get(hash(block), ()):
                     if other_row not in earlier:
-                        score, reasons = compare(other, profile)
+                        score, reasons = compare(Profile(*self._file_fields[other_row]), profile)
                         if score:
                             earlier[other_row] = (score, reasons)
+            self._file_fields[number] = _PROFILE_FIELDS(profile)
             for block in secondary:
-                self._file_rows[block].append((number, profile))
+                self._file_blocks[hash(block)].append(number)
             if donors or earlier:
                 found[number] = RowMatches(
                     sorted(donors.values(), key=lambda d: (-d[1], d[0].id))[:self.limit],
