@@ -150,6 +150,7 @@ def candidates_for(values: dict, *, exclude_id: int | None = None, limit: int = 
     return found[:limit]
 
 
+_EARLIER_ROWS_COMPARED = 100
 _PROFILE_FIELDS = attrgetter(*(field.name for field in fields(Profile)))
 
 
@@ -198,7 +199,8 @@ class ImportMatcher:
                         score, reasons = compare(other, profile)
                         if score:
                             donors[other.id] = (other, score, reasons)
-                for other_row in self._file_blocks.get(hash(block), ()):
+                # The latest rows of a block only: a file repeating one person thousands of times stays linear.
+                for other_row in self._file_blocks.get(hash(block), ())[-_EARLIER_ROWS_COMPARED:]:
                     if other_row not in earlier:
                         score, reasons = compare(Profile(*self._file_fields[other_row]), profile)
                         if score:
