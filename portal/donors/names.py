@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 
 _GROUPS = """
@@ -75,10 +76,15 @@ _SPACES = re.compile(r"\s+")
 _NOT_DIGITS = re.compile(r"\D")
 
 
+@lru_cache(maxsize=50_000)  # names repeat: an import of 100k donors folds a few thousand distinct ones
 def fold(text: str | None) -> str:
     """Lower case, accents dropped, punctuation and extra spaces gone: "  O'Brién " -> "o brien"."""
-    decomposed = unicodedata.normalize("NFKD", text or "")
-    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower()
+    text = text or ""
+    if text.isascii():
+        plain = text.lower()
+    else:
+        decomposed = unicodedata.normalize("NFKD", text)
+        plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower()
     return _NOT_LETTERS.sub(" ", plain).strip()
 
 
