@@ -14,9 +14,11 @@ or birthday. A shared email never gets this far: the donors domain refuses it ou
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date
+from functools import cached_property
 from itertools import combinations
+from operator import attrgetter
 
 from sqlalchemy import delete, func, select, tuple_
 
@@ -54,22 +56,33 @@ class Profile:
                    values.get("city") or "", values.get("postcode") or "", values.get("birthday"))
 
     @property
+    def name(self) -> str:
+        if self.kind == "organisation":
+            return self.organisation_name.strip()
+        return f"{self.first_name.strip()} {self.last_name.strip()}".strip()
+
+    # Cached: an import compares each row with several others, and folding names is the costly part.
+    @cached_property
     def key(self) -> str:
         return match_key(self.kind, self.first_name, self.last_name, self.organisation_name)
 
-    @property
+    @cached_property
     def address_key(self) -> str:
         """The first address line with the postcode (or, without one, the town): a whole address or nothing."""
         line, place = fold(self.address_line1), postcode_key(self.postcode) or fold(self.city)
         return f"{line}|{place}" if line and place else ""
 
-    def secondary_keys(self) -> list[str]:
-        """Keys of which a pair must share at least one for any rule to hold."""
-        keys = [f"postcode {postcode_key(self.postcode)}" if postcode_key(self.postcode) else "",
-                f"phone {phone_key(self.phone)}" if phone_key(self.phone) else "",
+    @cached_property
+    def _secondary_keys(self) -> tuple[str, ...]:
+        postcode, phone = postcode_key(self.postcode), phone_key(self.phone)
+        keys = [f"postcode {postcode}" if postcode else "", f"phone {phone}" if phone else "",
                 f"address {self.address_key}" if self.address_key else "",
                 f"birthday {self.birthday.isoformat()}" if self.birthday else ""]
-        return [key for key in keys if key]
+        return tuple(key for key in keys if key)
+
+    def secondary_keys(self) -> tuple[str, ...]:
+        """Keys of which a pair must share at least one for any rule to hold."""
+        return self._secondary_keys
 
 
 def _name_likeness(a: Profile, b: Profile) -> tuple[bool, str]:
@@ -134,6 +147,71 @@ def candidates_for(values: dict, *, exclude_id: int | None = None, limit: int = 
             found.append(Candidate(donor, score, reasons))
     found.sort(key=lambda c: (-c.score, c.donor.id))
     return found[:limit]
+
+
+_EARLIER_ROWS_COMPARED = 100
+_PROFILE_FIELDS = attrgetter(*(field.name for field in fields(Profile)))
+
+
+@dataclass
+class RowMatches:
+    """What one import row may duplicate: donors on file (profile, score, reasons) and earlier rows of the
+    file (row number, reasons), most likely first."""
+
+    donors: list[tuple[Profile, int, list[str]]]
+    earlier_rows: list[tuple[int, list[str]]]
+
+
+class ImportMatcher:
+    """Likely duplicates for the rows of an import, a chunk at a time: each row against the donors on file
+    (one query per chunk, on the blocking key) and against the earlier rows of the same file."""
+
+    def __init__(self, *, limit: int = 3):
+        self.limit = limit
+        # Every row of a 100k-row file is kept, so compactly: its fields as a tuple, and the blocks it is in by
+        # hash (two blocks sharing a hash only cost a comparison that finds nothing).
+        self._file_fields: dict[int, tuple] = {}
+        self._file_blocks: dict[int, list[int]] = defaultdict(list)
+
+    def match_chunk(self, rows: list[tuple[int, dict]]) -> dict[int, RowMatches]:
+        """rows: (row number, values) -> {row number: its matches} for the rows with any. Every row is then
+        remembered, so a later row that is the same person is flagged against it."""
+        profiles = [(number, Profile.from_values(values)) for number, values in rows]
+        keys = sorted({profile.key for _, profile in profiles if profile.key})
+        on_file: dict[tuple[str, str], list[Profile]] = defaultdict(list)
+        for start in range(0, len(keys), 500):
+            query = select(*_SCAN_COLUMNS).where(Donor.match_key.in_(keys[start:start + 500]), Donor.erased_at.is_(None))
+            for row in db.session.execute(query):
+                profile = Profile(*row[:-1])
+                for key in profile.secondary_keys():
+                    on_file[(row.match_key, key)].append(profile)
+        found = {}
+        for number, profile in profiles:
+            if not profile.key:
+                continue
+            donors: dict[int, tuple[Profile, int, list[str]]] = {}
+            earlier: dict[int, tuple[int, list[str]]] = {}
+            secondary = [(profile.key, key) for key in profile.secondary_keys()]
+            for block in secondary:
+                for other in on_file.get(block, ()):
+                    if other.id not in donors:
+                        score, reasons = compare(other, profile)
+                        if score:
+                            donors[other.id] = (other, score, reasons)
+                # The latest rows of a block only: a file repeating one person thousands of times stays linear.
+                for other_row in self._file_blocks.get(hash(block), ())[-_EARLIER_ROWS_COMPARED:]:
+                    if other_row not in earlier:
+                        score, reasons = compare(Profile(*self._file_fields[other_row]), profile)
+                        if score:
+                            earlier[other_row] = (score, reasons)
+            self._file_fields[number] = _PROFILE_FIELDS(profile)
+            for block in secondary:
+                self._file_blocks[hash(block)].append(number)
+            if donors or earlier:
+                found[number] = RowMatches(
+                    sorted(donors.values(), key=lambda d: (-d[1], d[0].id))[:self.limit],
+                    [(row, reasons) for row, (_, reasons) in sorted(earlier.items(), key=lambda e: (-e[1][0], e[0]))[:self.limit]])
+        return found
 
 
 # ---------------------------------------------------------------- the scan behind the review queue

@@ -29,6 +29,8 @@ class UploadForm(FlaskForm):
 class ConfirmForm(FlaskForm):
     skip_invalid = BooleanField("Skip the rows with problems")
     include_on_file = BooleanField("Import the rows that match a gift already on file anyway")
+    include_duplicates = BooleanField("Import the rows flagged as likely duplicates anyway")
+    include_erased = BooleanField("They asked to be added again")
 
 
 class CancelForm(FlaskForm):
@@ -140,7 +142,8 @@ def confirm(batch_id: int):
     form = ConfirmForm()
     if form.validate_on_submit():
         try:
-            imports.confirm(batch, skip_invalid=form.skip_invalid.data, include_on_file=form.include_on_file.data)
+            imports.confirm(batch, skip_invalid=form.skip_invalid.data, include_on_file=form.include_on_file.data,
+                            include_duplicates=form.include_duplicates.data, include_erased=form.include_erased.data)
         except imports.ImportProblem as exc:
             form.skip_invalid.errors.append(str(exc))
         else:

@@ -146,6 +146,8 @@ class ImportBatch(db.Model):
     content_hash: Mapped[str] = mapped_column(String(64), default="", index=True)  # sha256 of the uploaded bytes
     source_system: Mapped[str] = mapped_column(String(80), default="")  # the old system gift ids belong to
     include_on_file: Mapped[bool] = mapped_column(default=False)  # import rows that match a gift on file anyway
+    include_duplicates: Mapped[bool] = mapped_column(default=False)  # import rows flagged as likely duplicates anyway
+    include_erased: Mapped[bool] = mapped_column(default=False)  # import erased donors' addresses: they asked to be added again
     job_id: Mapped[str | None] = mapped_column(String(64))
     message: Mapped[str] = mapped_column(Text, default="")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

@@ -54,6 +54,16 @@ def was_erased(email: str | None) -> bool:
     return bool(email) and db.session.get(ErasedEmail, erased_email_hash(email)) is not None
 
 
+def erased_among(emails: Iterable[str]) -> set[str]:
+    """Those of these (normalised) addresses that belonged to an erased donor: one query per 500."""
+    by_hash = {erased_email_hash(email): email for email in emails if email}
+    hashes, found = list(by_hash), set()
+    for start in range(0, len(hashes), 500):
+        found.update(by_hash[h] for h in db.session.scalars(
+            select(ErasedEmail.email_hash).where(ErasedEmail.email_hash.in_(hashes[start:start + 500]))))
+    return found
+
+
 def remember_erased_email(email: str | None) -> None:
     """Keep an erased donor's address as a hash, so it is never emailed again or re-added unasked (no commit)."""
     email = normalise_email(email)

@@ -73,9 +73,11 @@ def run(bench) -> None:
         db.session.expire_all()
         batch = imports.get_batch(batch.id)
         checked = time.perf_counter()
-        if (batch.status, batch.valid_rows) != ("validated", DONORS):
+        # The random names and postcodes make some rows look like one person: they are flagged, then imported.
+        duplicates = imports.problem_counts(batch)["duplicates"]
+        if (batch.status, batch.valid_rows + duplicates) != ("validated", DONORS):
             raise RuntimeError(f"the check found {batch.valid_rows:,} valid rows ({batch.status}): {batch.message}")
-        imports.confirm(batch, skip_invalid=False)  # runs the import job
+        imports.confirm(batch, skip_invalid=False, include_duplicates=True)  # runs the import job
         db.session.expire_all()
         batch = imports.get_batch(batch.id)
         finished, cpu = time.perf_counter(), time.process_time() - cpu_started
@@ -88,6 +90,7 @@ def run(bench) -> None:
         total = finished - started
         bench.record(f"import {DONORS:,} donors: upload and read ({len(data) / 1e6:.1f} MB)", uploaded - started, "s")
         bench.record(f"import {DONORS:,} donors: check every row", checked - uploaded, "s")
+        bench.record(f"import {DONORS:,} donors: rows flagged as likely duplicates", duplicates, "rows")
         bench.record(f"import {DONORS:,} donors: import in one transaction", finished - checked, "s")
         bench.record(f"import {DONORS:,} donors: total", total, "s", target=TARGET_S)
         bench.record("import throughput", DONORS / total, "rows/s")

@@ -204,7 +204,8 @@ def test_a_row_gets_every_reason_including_those_from_the_database():
     make_donor(first_name="Old", last_name="Friend", email="taken@example.org")
     batch = _checked("donors", "First name,Email,Consent,Phone\nDee,taken@example.org,maybe,call me\nEd,ed@example.org,,?\n")
     assert _messages(batch) == {2: ["Marketing consent must be yes or no.", "A donor with this email is already on file."]}
-    assert imports.problem_counts(batch) == {"bad_rows": 1, "warnings": 1, "on_file": 0, "on_file_overridable": 0}, "a bad row's warnings are not counted"
+    assert imports.problem_counts(batch) == {"bad_rows": 1, "warnings": 1, "on_file": 0, "on_file_overridable": 0,
+                                             "duplicates": 0, "erased_rows": 0}, "a bad row's warnings are not counted"
     gifts = _checked("gifts", "Email,Amount,Date\nnobody@example.org,abc,2025-01-02\n")
     assert _messages(gifts) == {2: ["Amount is not a number.", "Unknown donor: no donor on file with this email."]}
 

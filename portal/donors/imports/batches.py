@@ -13,6 +13,7 @@ from portal.donors.imports.extras import extra_by_key, offered_extras, targets_f
 from portal.donors.imports.fields import DONOR_IDENTIFIERS, guess_mapping
 from portal.donors.imports.lifecycle import KINDS, STATUSES, transition
 from portal.donors.imports.reading import ImportProblem, MappingProblem, batch_table, decode_upload, read_table
+from portal.donors.imports.rows import erased_only_rows
 from portal.donors.imports.values import guess_day_first
 from portal.donors.models import ImportBatch
 from portal.extensions import db
@@ -123,30 +124,41 @@ def save_mapping(batch: ImportBatch, columns: list[str], *, day_first: bool, sou
     if not transition(batch.id, remappable, status="validating", job_id=job_id,
                        mapping={"columns": list(columns), "day_first": day_first}, errors=None, preview=None,
                        extra_counts=None,
-                       valid_rows=0, skip_invalid=False, include_on_file=False, message="",
+                       valid_rows=0, skip_invalid=False, include_on_file=False, include_duplicates=False,
+                       include_erased=False, message="",
                        source_system=source_system if batch.kind == "gifts" else ""):
         raise ImportProblem("This import has just been started or cancelled elsewhere.")
 
 
-def confirm(batch: ImportBatch, *, skip_invalid: bool, include_on_file: bool = False) -> None:
+def confirm(batch: ImportBatch, *, skip_invalid: bool, include_on_file: bool = False, include_duplicates: bool = False,
+            include_erased: bool = False) -> None:
     """Staff have seen the check: import the valid rows (refused while rows are bad, unless told to skip them).
-    Rows that match a gift already on file stay out unless `include_on_file`."""
+    Rows that match a gift already on file stay out unless `include_on_file`; donors flagged as likely
+    duplicates stay out unless `include_duplicates`; a donor whose address belonged to an erased donor is a
+    row with a problem unless `include_erased` (staff confirm the person asked to be added again)."""
     if batch.status != "validated":
         raise ImportProblem(f"This import is {STATUSES[batch.status].lower()}, so it can't be started now.")
     counts = problem_counts(batch)
-    bad = counts["bad_rows"]
     include_on_file = include_on_file and counts["on_file_overridable"] > 0
-    if not batch.valid_rows and not include_on_file:
+    include_duplicates = include_duplicates and counts["duplicates"] > 0
+    include_erased = include_erased and counts["erased_rows"] > 0
+    bad = counts["bad_rows"] - (counts["erased_rows"] if include_erased else 0)
+    extra = (counts["duplicates"] if include_duplicates else 0) + (counts["erased_rows"] if include_erased else 0)
+    if not batch.valid_rows and not include_on_file and not extra:
         if counts["on_file"]:
             raise ImportProblem("Nothing to import: every row that passed the check is already on file.")
+        if counts["duplicates"]:
+            raise ImportProblem("Nothing to import: every row that passed the check is a likely duplicate. "
+                                "Tick the box to import them anyway.")
         raise ImportProblem("None of the rows can be imported. Fix the file and upload it again.")
     if bad and not skip_invalid:
+        importable = batch.valid_rows + extra
         raise ImportProblem(f"{bad:,} row{'s have' if bad != 1 else ' has'} problems. Tick the box to skip "
-                            f"{'them' if bad != 1 else 'it'} and import the {batch.valid_rows:,} valid "
-                            f"row{'s' if batch.valid_rows != 1 else ''}, or fix the file and upload it again.")
+                            f"{'them' if bad != 1 else 'it'} and import the {importable:,} valid "
+                            f"row{'s' if importable != 1 else ''}, or fix the file and upload it again.")
     job_id = jobs.enqueue_after_commit("default", tasks.run_import, batch.id)
     if not transition(batch.id, ("validated",), status="importing", skip_invalid=bool(bad), include_on_file=include_on_file,
-                      job_id=job_id, message=""):
+                      include_duplicates=include_duplicates, include_erased=include_erased, job_id=job_id, message=""):
         raise ImportProblem("This import has already been started or cancelled.")
 
 
@@ -165,13 +177,15 @@ def problems_page(batch: ImportBatch, page: int, per_page: int = 100) -> tuple[l
 
 
 def problem_counts(batch: ImportBatch) -> dict:
-    """Rows with problems, rows already on file (and how many of those staff may import anyway), and warnings
-    on the rows that are (or will be) imported."""
+    """Rows with problems (and how many of those only because the address belonged to an erased donor), rows
+    already on file (and how many of those staff may import anyway), likely duplicate donors, and warnings on
+    the rows that are (or will be) imported."""
     problems = batch.errors or []
     bad_rows = {p["row"] for p in problems if p["level"] == "error"}
     on_file = [p for p in problems if p["level"] == "on_file"]
-    return {"bad_rows": len(bad_rows), "on_file": len(on_file),
+    return {"bad_rows": len(bad_rows), "erased_rows": len(erased_only_rows(problems)), "on_file": len(on_file),
             "on_file_overridable": sum(1 for p in on_file if p.get("overridable")),
+            "duplicates": sum(1 for p in problems if p["level"] == "duplicate"),
             "warnings": sum(1 for p in problems if p["level"] == "warning" and p["row"] not in bad_rows)}
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from portal.donors import services as donor_services
+from portal.donors.duplicates import ImportMatcher, RowMatches
 from portal.donors.imports.fields import DONOR_TARGETS
-from portal.donors.imports.rows import Checked, RowChecker, preview_fields
+from portal.donors.imports.rows import ERASED_MESSAGE, Checked, RowChecker, preview_fields
 from portal.donors.imports.values import _LENGTHS, CHANNEL_VALUES, DONOR_KIND_VALUES, NO, PHONE, YES, _key, parse_when
 from portal.donors.models import CHANNELS, DONOR_KINDS, Donor, ImportBatch
 from portal.email_address import email_is_valid
@@ -18,6 +19,10 @@ class DonorChecker(RowChecker):
         super().__init__(batch, recheck=recheck)
         self.seen_emails: dict[str, int] = {}
         self.seen_refs: dict[str, int] = {}
+        # The import's second look skips the rows flagged as duplicates by number (or imports them, as staff
+        # chose): whether a row is likely someone already known was staff's call at the confirm step.
+        self.duplicates = None if recheck else ImportMatcher()
+        self.include_erased = recheck and batch.include_erased
 
     def check_row(self, number: int, raw: dict, problems: list[dict]) -> dict:
         values: dict = {name: "" for name in donor_services.PROFILE_FIELDS}
@@ -146,6 +151,7 @@ class DonorChecker(RowChecker):
         refs = [c.values["external_ref"] for c in checked if c.values["external_ref"]]
         taken_emails = set(db.session.scalars(select(Donor.email).where(Donor.email.in_(emails)))) if emails else set()
         taken_refs = set(db.session.scalars(select(Donor.external_ref).where(Donor.external_ref.in_(refs)))) if refs else set()
+        erased = set() if self.include_erased else donor_services.erased_among(set(emails) - taken_emails)
         valid = []
         for item in checked:
             ok = item.ok
@@ -153,13 +159,28 @@ class DonorChecker(RowChecker):
                 self.problem(problems, item.row, "email", item.values["email"],
                              "A donor with this email is already on file.")
                 ok = False
+            elif item.values["email"] in erased:
+                self.problem(problems, item.row, "email", item.values["email"], ERASED_MESSAGE, erased=True)
+                ok = False
             if item.values["external_ref"] in taken_refs:
                 self.problem(problems, item.row, "external_ref", item.values["external_ref"],
                              "A donor with this reference is already on file.")
                 ok = False
             if ok:
                 valid.append(item)
-        return valid
+        if self.duplicates is None:
+            return valid
+        matches = self.duplicates.match_chunk([(item.row, item.values) for item in valid])
+        for item in valid:
+            if item.row in matches:
+                name = item.values["organisation_name"] if item.values["kind"] == "organisation" else \
+                    f"{item.values['first_name']} {item.values['last_name']}".strip()
+                self.problem(problems, item.row, self._name_field(), name, _duplicate_message(matches[item.row]),
+                             "duplicate", overridable=True)
+        return [item for item in valid if item.row not in matches]
+
+    def _name_field(self) -> str | None:
+        return next((name for name in ("full_name", "last_name", "first_name", "organisation_name") if name in self.columns), None)
 
     def preview(self, item: Checked) -> list[str]:
         shown = []
@@ -182,3 +203,14 @@ class DonorChecker(RowChecker):
                     f"{item.values['first_name']} {item.values['last_name']}".strip()
             shown.append(value or "")
         return shown
+
+
+def _duplicate_message(found: RowMatches) -> str:
+    """"Likely the same person as …" naming each donor on file and earlier row, with the reasons in words."""
+    parts = [f"donor #{profile.id} {profile.name} ({_in_words(reasons)})" for profile, _, reasons in found.donors]
+    parts += [f"row {row} of this file ({_in_words(reasons)})" for row, reasons in found.earlier_rows]
+    return "Likely the same person as " + ", and as ".join(parts) + "."
+
+
+def _in_words(reasons: list[str]) -> str:
+    return "; ".join(reason[:1].lower() + reason[1:] for reason in reasons)

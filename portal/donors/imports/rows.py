@@ -32,6 +32,29 @@ class Chunk:
     rows_done: int
 
 
+ERASED_MESSAGE = "This address belonged to a donor whose data was erased at their request."
+
+
+def erased_only_rows(problems: list[dict]) -> set[int]:
+    """Rows whose only errors are an erased donor's address: staff may import them when that person asked
+    to be added again."""
+    erased = {p["row"] for p in problems if p["level"] == "error" and p.get("erased")}
+    return erased - {p["row"] for p in problems if p["level"] == "error" and not p.get("erased")}
+
+
+def skipped_rows(batch: ImportBatch) -> set[int]:
+    """The rows the import leaves out by what staff chose at the confirm step: rows with errors (but an
+    erased donor's address when staff said they asked to be added again) and likely duplicates (unless staff
+    chose to import them anyway)."""
+    problems = batch.errors or []
+    skipped = {p["row"] for p in problems if p["level"] == "error"}
+    if batch.include_erased:
+        skipped -= erased_only_rows(problems)
+    if not batch.include_duplicates:
+        skipped |= {p["row"] for p in problems if p["level"] == "duplicate"}
+    return skipped
+
+
 class RowChecker(ABC):
     """Checks a batch's rows a chunk at a time: each row on its own, then the chunk against the database.
 
@@ -42,7 +65,7 @@ class RowChecker(ABC):
 
     def __init__(self, batch: ImportBatch, *, recheck: bool = False):
         self.recheck = recheck
-        self.skipped_rows = {p["row"] for p in batch.errors or [] if p["level"] == "error"} if recheck else set()
+        self.skipped_rows = skipped_rows(batch) if recheck else set()
         org = organisation()
         self.currency, self.tz = org.currency, org.timezone
         try:
@@ -87,13 +110,16 @@ class RowChecker(ABC):
         return Chunk(self.check_against_database(checked, problems), problems, done)
 
     def problem(self, problems: list[dict], row: int, field_name: str | None, value: str, message: str,
-                level: str = "error", *, overridable: bool = False) -> None:
-        """Levels: "error" (the row is not imported), "warning" (imported, with a note) and "on_file" (already
-        on file, so not imported; staff may import an overridable one anyway)."""
+                level: str = "error", *, overridable: bool = False, erased: bool = False) -> None:
+        """Levels: "error" (the row is not imported), "warning" (imported, with a note), "on_file" (already
+        on file, so not imported; staff may import an overridable one anyway) and "duplicate" (a likely
+        duplicate of a donor on file or of an earlier row, skipped unless staff import such rows anyway)."""
         column = self.headers[self.columns[field_name]] if field_name in self.columns else ""
         problem = {"row": row, "column": column, "value": value[:120], "message": message, "level": level}
         if overridable:
             problem["overridable"] = True
+        if erased:
+            problem["erased"] = True
         problems.append(problem)
 
     def _check_extras(self, number: int, raw: dict, problems: list[dict]) -> dict:

@@ -16,7 +16,7 @@ from portal.donors.imports.extras import extra_by_key
 from portal.donors.imports.gift_rows import GiftChecker
 from portal.donors.imports.lifecycle import RUNNING, get_batch, import_finished, transition
 from portal.donors.imports.reading import ImportProblem
-from portal.donors.imports.rows import Checked, RowChecker
+from portal.donors.imports.rows import Checked, RowChecker, erased_only_rows
 from portal.donors.models import ImportBatch
 from portal.extensions import db
 from portal.giving import services as giving
@@ -98,6 +98,9 @@ def run_import(batch_id: int) -> None:
         if skipped["on_file"]:
             message += f" {skipped['on_file']:,} row{'s' if skipped['on_file'] != 1 else ''} already on file " \
                        f"{'were' if skipped['on_file'] != 1 else 'was'} skipped."
+        if skipped.get("likely_duplicates"):
+            message += f" {skipped['likely_duplicates']:,} likely duplicate{'s' if skipped['likely_duplicates'] != 1 else ''} " \
+                       f"{'were' if skipped['likely_duplicates'] != 1 else 'was'} skipped."
         db.session.execute(update(ImportBatch).where(ImportBatch.id == batch_id).values(
             status="imported", imported_rows=imported, finished_at=utcnow(), content="", message=message))
         audit.record(f"import.{kind}", actor=actor, summary=f"Imported {imported:,} {kind} from {filename}",
@@ -115,11 +118,17 @@ def run_import(batch_id: int) -> None:
 
 
 def _skipped_rows(batch: ImportBatch) -> dict:
-    """Rows left out of the import: with problems (staff chose to skip them), and already on file."""
+    """Rows left out of the import: with problems (staff chose to skip them), already on file, and likely
+    duplicates (unless staff chose to import them)."""
     problems = batch.errors or []
     bad = {p["row"] for p in problems if p["level"] == "error"}
+    if batch.include_erased:
+        bad -= erased_only_rows(problems)
     on_file = [p for p in problems if p["level"] == "on_file" and not (batch.include_on_file and p.get("overridable"))]
-    return {"skipped_with_problems": len(bad), "on_file": len(on_file)}
+    skipped = {"skipped_with_problems": len(bad), "on_file": len(on_file)}
+    if batch.kind == "donors":
+        skipped["likely_duplicates"] = 0 if batch.include_duplicates else sum(1 for p in problems if p["level"] == "duplicate")
+    return skipped
 
 
 def _checked_again(batch: ImportBatch, checker: RowChecker, consume: Callable[[list[Checked]], None], label: str) -> None:
@@ -136,8 +145,13 @@ def _checked_again(batch: ImportBatch, checker: RowChecker, consume: Callable[[l
         consume(chunk.valid)
         jobs.report_progress(chunk.rows_done, batch.total_rows, label)
     expected = batch.valid_rows
+    problems = batch.errors or []
     if batch.include_on_file:
-        expected += sum(1 for p in batch.errors or [] if p.get("overridable"))
+        expected += sum(1 for p in problems if p["level"] == "on_file" and p.get("overridable"))
+    if batch.include_duplicates:
+        expected += sum(1 for p in problems if p["level"] == "duplicate")
+    if batch.include_erased:
+        expected += len(erased_only_rows(problems))
     if valid != expected:
         raise _Changed(f"the file now has {valid:,} rows to import, not {expected:,}. Check the file again.")
 
