@@ -14,21 +14,12 @@ from sqlalchemy import select
 
 from portal.donors.models import Donor, Tag, donor_tags
 from portal.extensions import db
-from tests.conftest import PASSWORD, make_donor, make_gift, make_user
-from tests.browser.screens import DESKTOP, screenshots
+from tests.conftest import make_donor, make_gift, make_user
+from tests.browser.screens import screenshots, sign_in
 
 pytestmark = pytest.mark.browser
 
 FUNDRAISER = "tom.okafor@harbour.example.org"
-
-
-def sign_in(page: Page, live_server: str, email: str) -> None:
-    page.set_viewport_size(DESKTOP)
-    page.goto(f"{live_server}/login")
-    page.get_by_label("Email address").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_load_state("networkidle")
 
 
 def htmx_ready(page: Page) -> None:

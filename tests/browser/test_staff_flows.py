@@ -15,21 +15,13 @@ from portal.extensions import db
 from portal.journey import services as journey
 from portal.journey.models import Touchpoint
 from portal.timeutil import utcnow
-from tests.conftest import PASSWORD, make_donor, make_gift, make_user
-from tests.browser.screens import DESKTOP, screenshots
+from tests.conftest import make_donor, make_gift, make_user
+from tests.browser.screens import screenshots, sign_in
 
 pytestmark = pytest.mark.browser
 
 # The login form refuses special-use domains such as .test, so these accounts have ordinary addresses.
 FUNDRAISER = "tom.okafor@harbour.example.org"
-
-
-def sign_in(page: Page, live_server: str, email: str) -> None:
-    page.set_viewport_size(DESKTOP)
-    page.goto(f"{live_server}/login")
-    page.get_by_label("Email address").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
 
 
 @pytest.fixture
