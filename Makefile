@@ -24,6 +24,7 @@ demo: db
 	@if [ "$$($(BIN)/python -c 'from portal import create_app; from portal.extensions import db; from portal.donors.models import Donor; app = create_app(); app.app_context().push(); print(db.session.query(Donor).count())')" = "0" ]; then \
 		$(BIN)/flask demo-data && $(BIN)/flask loyalty launch; else echo "Demo data already loaded."; fi
 	$(BIN)/flask kb sync
+	$(BIN)/flask kb demo-searches
 	$(BIN)/flask engagement seed --demo
 	$(BIN)/flask gift-aid demo
 	$(BIN)/flask jobs warm-up

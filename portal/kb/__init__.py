@@ -61,6 +61,15 @@ def reindex_command() -> None:
     click.echo(f"Done in {time.perf_counter() - started:.1f}s")
 
 
+@kb_cli.command("demo-searches")
+def demo_searches_command() -> None:
+    """Log the demo's help-centre searches (once), so the staff help centre has figures from the start."""
+    # Loaded when the command runs: importing the kb package must not load its services.
+    from portal.kb import demo
+
+    click.echo(f"{demo.seed_searches():,} demo searches logged")
+
+
 @kb_cli.command("suggest-all")
 def suggest_all_command() -> None:
     """Recompute every donor's suggested articles (nightly)."""

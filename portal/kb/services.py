@@ -444,7 +444,7 @@ class SearchRecorder:
             batch = [self.pending.pop(key) for key in keys]
         if batch:
             with self.app.app_context():
-                _write_searches(batch)
+                write_searches(batch)
         return len(batch)
 
     def flush_at_exit(self) -> None:
@@ -472,7 +472,8 @@ class SearchRecorder:
                     return
 
 
-def _write_searches(batch: list[PendingSearch]) -> None:
+def write_searches(batch: list[PendingSearch]) -> None:
+    """Write settled searches, with their touchpoints, in one transaction (commits)."""
     rows = []
     for search in batch:
         touchpoint = None

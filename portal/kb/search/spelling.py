@@ -1,6 +1,7 @@
 """"Did you mean": each query word not in the index replaced by the closest word that is."""
 from __future__ import annotations
 
+from portal.kb.search.analysis import QUESTION_WORDS, STOP_WORDS
 from portal.kb.search.ranking import words_of
 from portal.kb.search.storage import Snapshot, reading
 
@@ -18,7 +19,8 @@ def _correct(snap: Snapshot, text: str) -> str | None:
     out = []
     for word in words_of(text):
         # Words of three letters or fewer are left alone: two edits make any of them another word ("aid", "any").
-        if len(word) < 4 or word.isdigit() or ("spell", word) in reader:
+        # Stop words aren't indexed, so they would always be "corrected" ("is this" to "is them").
+        if len(word) < 4 or word.isdigit() or word in STOP_WORDS or word in QUESTION_WORDS or ("spell", word) in reader:
             out.append(word)
             continue
         suggestions = corrector.suggest(word, limit=1, maxdist=2, prefix=1)

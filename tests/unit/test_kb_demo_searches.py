@@ -1,0 +1,43 @@
+"""The help centre answers what the demo's donors search for most, and the demo logs those searches."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from portal.extensions import db
+from portal.journey.models import Touchpoint
+from portal.kb import services
+from portal.kb.demo import DEMO_SEARCHES, seed_searches
+from portal.kb.models import SearchLog
+from tests.conftest import make_donor
+
+
+@pytest.fixture
+def shipped(ctx):
+    services.sync_directory(services.default_content_dir(), queue_index=False)
+    services.reindex_everything()
+
+
+@pytest.mark.parametrize("query,article", [(query, article) for query, _times, article in DEMO_SEARCHES])
+def test_each_frequent_search_finds_its_article_in_the_top_three(shipped, query, article):
+    result = services.search(query, scope="donor")
+    assert article in [hit.slug for hit in result.hits[:3]]
+    assert result.corrected_from is None
+
+
+def test_stop_words_are_not_corrected_into_other_words(shipped):
+    assert services.search("is this email genuine", scope="donor").did_you_mean is None
+
+
+def test_seeding_logs_every_search_with_a_touchpoint_once(shipped):
+    donors = [make_donor(email=f"donor{n}@example.org") for n in range(5)]
+    total = sum(times for _query, times, _article in DEMO_SEARCHES)
+
+    assert seed_searches() == total
+    assert seed_searches() == 0  # a second `make run` adds nothing
+
+    assert db.session.scalar(select(func.count()).select_from(SearchLog).where(SearchLog.result_count == 0)) == 0
+    assert db.session.scalar(select(func.count()).select_from(SearchLog)) == total
+    assert set(db.session.scalars(select(SearchLog.donor_id).distinct())) <= {donor.id for donor in donors}
+    touchpoints = db.session.scalar(select(func.count()).select_from(Touchpoint).where(Touchpoint.kind == "kb_search"))
+    assert touchpoints == total
