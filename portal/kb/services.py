@@ -535,6 +535,19 @@ def searches_with_no_results(*, days: int = 30, limit: int = 25) -> list[dict]:
     return [{"query": r.query, "times": r.times, "last": r.last} for r in rows]
 
 
+def most_searched(*, days: int = 30, limit: int = 10) -> list[dict]:
+    """What donors searched for most, with the article each search put first (None when it found nothing)."""
+    since = utcnow() - timedelta(days=days)
+    counted = (select(SearchLog.query, func.count().label("times"), func.max(SearchLog.top_article_id).label("top_id"))
+               .where(SearchLog.scope == "donor", SearchLog.searched_at >= since)
+               .group_by(SearchLog.query).order_by(func.count().desc(), SearchLog.query).limit(limit).subquery())
+    rows = db.session.execute(
+        select(counted.c.query, counted.c.times, Article.id, Article.title)
+        .outerjoin(Article, Article.id == counted.c.top_id).order_by(counted.c.times.desc(), counted.c.query)
+    ).all()
+    return [{"query": r.query, "times": r.times, "article_id": r.id, "title": r.title} for r in rows]
+
+
 # ---------------------------------------------------------------- views and votes
 
 def record_view(article: Article, *, donor_id: int | None, source: str = "direct", seen: list[int] | None = None) -> bool:

@@ -165,7 +165,7 @@ def index():
     since = utcnow().replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=30)
     return render("kb/staff_index.html", block="articles", articles=articles, filters=filters, audiences=AUDIENCES,
                   stats=services.article_stats([a.id for a in articles]),
-                  no_results=services.searches_with_no_results(),
+                  no_results=services.searches_with_no_results(), most_searched=services.most_searched(),
                   deflection=services.tickets_avoided(since=since))
 
 

@@ -1,6 +1,7 @@
 """Every help-centre route through the test client, with bad input."""
 from __future__ import annotations
 
+import re
 
 import pytest
 from sqlalchemy import func, select
@@ -170,6 +171,13 @@ def test_staff_pages(app, staff_client, shipped):
     support = staff_client("support")
     index = support.get("/staff/kb/")
     assert index.status_code == 200 and b"Searches that found nothing" in index.data and b"Tickets avoided" in index.data
+    assert b"No donor has searched the help centre in the last 30 days" in index.data
+    with app.app_context():
+        services.log_search(services.search("receipt"), scope="donor", donor_id=None, previous=None)
+        services.search_recorder().flush()
+    most = support.get("/staff/kb/").get_data(as_text=True)
+    assert re.search(r'id="most-searched-table".*<td>receipt</td><td class="num">1</td>\s*<td><a href="/staff/kb/articles/\d+">Getting a receipt for your gift</a>',
+                     most, re.DOTALL)
     assert b"Getting a receipt" in support.get("/staff/kb/?q=receipt", headers=HX).data
     assert support.get("/staff/kb/?status=nonsense&audience=x").status_code == 200
     search = support.get("/staff/kb/search?q=refund+requests")

@@ -41,3 +41,15 @@ def test_seeding_logs_every_search_with_a_touchpoint_once(shipped):
     assert set(db.session.scalars(select(SearchLog.donor_id).distinct())) <= {donor.id for donor in donors}
     touchpoints = db.session.scalar(select(func.count()).select_from(Touchpoint).where(Touchpoint.kind == "kb_search"))
     assert touchpoints == total
+
+
+def test_most_searched_counts_donor_searches_with_the_article_shown_first(shipped):
+    donor = make_donor(email="reader@example.org")
+    for text in ("receipt", "gift aid", "receipt", "zzqx"):
+        services.log_search(services.search(text), scope="donor", donor_id=donor.id, previous=None)
+    services.log_search(services.search("receipt"), scope="staff", donor_id=None, previous=None)
+    services.search_recorder().flush()
+
+    rows = services.most_searched()
+    assert [(row["query"], row["times"]) for row in rows] == [("receipt", 2), ("gift aid", 1), ("zzqx", 1)]
+    assert rows[0]["title"] == "Getting a receipt for your gift" and rows[2]["article_id"] is None
