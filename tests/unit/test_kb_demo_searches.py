@@ -18,10 +18,15 @@ def shipped(ctx):
     services.reindex_everything()
 
 
+MOST_FREQUENT = {query for query, _times, _article in sorted(DEMO_SEARCHES, key=lambda row: -row[1])[:10]}
+
+
 @pytest.mark.parametrize("query,article", [(query, article) for query, _times, article in DEMO_SEARCHES])
 def test_each_frequent_search_finds_its_article_in_the_top_three(shipped, query, article):
+    """The ten most frequent put their article first; the rest in the first three."""
     result = services.search(query, scope="donor")
-    assert article in [hit.slug for hit in result.hits[:3]]
+    slugs = [hit.slug for hit in result.hits]
+    assert article in (slugs[:1] if query in MOST_FREQUENT else slugs[:3])
     assert result.corrected_from is None
 
 
