@@ -81,6 +81,12 @@ def email_taken(email: str | None, *, except_id: int | None = None) -> bool:
     return db.session.scalar(query.limit(1)) is not None
 
 
+def donor_by_email(email: str | None) -> Donor | None:
+    """The donor recorded under this address (normalised first), if any."""
+    email = normalise_email(email)
+    return db.session.scalar(select(Donor).where(Donor.email == email)) if email else None
+
+
 def tags_by_name(names: Iterable[str]) -> list[Tag]:
     """Find or create tags by name (lower-cased, trimmed, de-duplicated)."""
     wanted = _tag_keys(names)
