@@ -205,6 +205,12 @@ def staff_users() -> list[User]:
     return list(db.session.scalars(select(User).where(User.role.in_(STAFF_ROLES)).order_by(User.name, User.email)))
 
 
+def staff_user(user_id: int) -> User | None:
+    """The staff account with this id, or None (also for a donor's login)."""
+    user = db.session.get(User, user_id)
+    return user if user is not None and user.is_staff else None
+
+
 def user_for_donor(donor_id: int) -> User | None:
     return db.session.scalar(select(User).where(User.donor_id == donor_id))
 
