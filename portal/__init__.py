@@ -8,9 +8,10 @@ from typing import Callable
 from flask import Flask
 from sqlalchemy import event
 
-from portal import jobs, schedule
+from portal import htmx, jobs, params, schedule, web
 from portal.config import ROOT, Config
-from portal.extensions import ping_after_idle
+from portal.extensions import csrf, db, limiter, login_manager, migrate, ping_after_idle
+from portal.extensions import htmx as htmx_extension
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +31,6 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
 
 
 def _init_extensions(app: Flask) -> None:
-    from portal.extensions import csrf, db, htmx, limiter, login_manager, migrate
-
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     _bound_connect_wait(app)
     db.init_app(app)
@@ -44,7 +43,7 @@ def _init_extensions(app: Flask) -> None:
     csrf.init_app(app)
     _limiter_falls_back_to_memory(app)
     limiter.init_app(app)
-    htmx.init_app(app)
+    htmx_extension.init_app(app)
     login_manager.init_app(app)
 
 
@@ -82,9 +81,10 @@ def _init_models(app: Flask) -> None:
 
 
 def _init_auth(app: Flask) -> None:
+    # Domains are imported when the app is built, not at the top: this module runs before any portal module
+    # is imported, and a script that needs only portal.money or a test of one domain must not load them all.
     from portal.auth import sessions
     from portal.auth.models import User
-    from portal.extensions import login_manager
 
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please sign in to continue."
@@ -101,8 +101,6 @@ def _init_jobs(app: Flask) -> None:
 
 
 def _init_web(app: Flask) -> None:
-    from portal import htmx, params, web
-
     params.init_app(app)
     htmx.init_app(app)
     web.init_app(app)
@@ -110,6 +108,7 @@ def _init_web(app: Flask) -> None:
 
 def _init_blueprints(app: Flask) -> None:
     """Each domain registers its blueprints and extension points (nav, panels, tiles) in its init_app."""
+    # Imported when the app is built, as in _init_auth.
     from portal import (audit, auth, bulk_actions, donors, engagement, feedback, giving, insights, journey, kb, loyalty,
                         ops, privacy, retention, selfservice, settings, staff, support, taxrelief)
 
@@ -119,6 +118,7 @@ def _init_blueprints(app: Flask) -> None:
 
 
 def _init_cli(app: Flask) -> None:
+    # Imported when the app is built, as in _init_auth: the commands import the domains they run.
     from portal import cli
 
     cli.init_app(app)

@@ -1,9 +1,20 @@
 """`flask` commands: database set-up, demo data, workers and the periodic jobs cron can drive."""
 from __future__ import annotations
 
+import os
+import time
+
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue
+
+from portal import jobs, schedule, sweep
+from portal.auth.services import create_user
+from portal.extensions import db
+from portal.giving.services import mark_lapsed_plans, rebuild_all_stats
 
 jobs_cli = AppGroup("jobs", help="Background work.")
 giving_cli = AppGroup("giving", help="Gifts and rollups.")
@@ -15,6 +26,7 @@ giving_cli = AppGroup("giving", help="Gifts and rollups.")
 @click.option("--bench", is_flag=True, help="Bulk mode for the benchmark data set (no logins, fewer extras).")
 def demo_data_command(donors: int, seed: int, bench: bool) -> None:
     """Load realistic demo donors, gifts, plans and touchpoints (idempotent: refuses a non-empty database)."""
+    # Start-up cost: demo data needs Faker, which every other `flask` command would otherwise load.
     from portal import demo
 
     if bench:
@@ -31,8 +43,6 @@ def demo_data_command(donors: int, seed: int, bench: bool) -> None:
 @click.password_option()
 def create_user_command(email: str, role: str, name: str, password: str) -> None:
     """Create a staff user."""
-    from portal.auth.services import create_user
-
     create_user(email, password, role, name=name)
     click.echo(f"Created {role} {email}")
 
@@ -44,13 +54,6 @@ def create_user_command(email: str, role: str, name: str, password: str) -> None
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
 def worker_command(queues: str, with_scheduler: bool, burst: bool) -> None:
     """Run an RQ worker for this app (needs REDIS_URL)."""
-    from redis import Redis
-    from redis.exceptions import RedisError
-    from rq import Queue
-
-    from portal import jobs, schedule
-    from portal.extensions import db
-
     if not current_app.config.get("REDIS_URL"):
         raise click.UsageError("Set REDIS_URL to run a worker; without it jobs run inside the web process.")
     jobs.configure_job_engine(db.engine, current_app.config["JOB_LOCK_TIMEOUT_SECONDS"])
@@ -74,8 +77,6 @@ def worker_command(queues: str, with_scheduler: bool, burst: bool) -> None:
 
 
 def _redis_answers(connection) -> bool:
-    from redis.exceptions import RedisError
-
     try:
         return bool(connection.ping())
     except RedisError:
@@ -85,8 +86,6 @@ def _redis_answers(connection) -> bool:
 @jobs_cli.command("sweep")
 def sweep_command() -> None:
     """Re-enqueue work the database says is due but no queue holds."""
-    from portal import sweep
-
     for name, count in sweep.run_all().items():
         click.echo(f"{name}: {count}")
 
@@ -94,8 +93,6 @@ def sweep_command() -> None:
 @jobs_cli.command("periodic")
 def periodic_command() -> None:
     """List the periodic jobs `flask scheduler` runs (each can be run by hand with `flask jobs run NAME`)."""
-    from portal import schedule
-
     for periodic in schedule.registered():
         click.echo(f"{periodic.name:32} {periodic.cron:16} {periodic.queue:8} {periodic.description}")
 
@@ -104,8 +101,6 @@ def periodic_command() -> None:
 @click.argument("name")
 def run_periodic_command(name: str) -> None:
     """Run one periodic job now, in this process (what system cron calls instead of `flask scheduler`)."""
-    from portal import jobs, schedule
-
     found = {periodic.name: periodic for periodic in schedule.registered()}
     if name not in found:
         raise click.UsageError(f"No periodic job called {name!r}. Known: {', '.join(sorted(found))}")
@@ -118,8 +113,6 @@ def run_periodic_command(name: str) -> None:
 def warm_up_command() -> None:
     """Run the jobs whose results pages show (risk scores, alerts, headline numbers) now, in this process:
     what a new installation or freshly loaded demo data needs before anyone opens the back office."""
-    from portal import jobs, schedule
-
     for periodic in schedule.at_start():
         with jobs.inline():
             result = periodic.func()
@@ -129,13 +122,6 @@ def warm_up_command() -> None:
 @click.command("scheduler")
 def scheduler_command() -> None:
     """Run RQ's cron scheduler over every periodic job (needs REDIS_URL; workers do the work)."""
-    import os
-    import time
-
-    from redis import Redis
-
-    from portal import jobs, schedule
-
     if not current_app.config.get("REDIS_URL"):
         raise click.UsageError("Set REDIS_URL to run the scheduler; without it the web process runs periodic jobs itself.")
     # RQ reads cron expressions in the process's local time; ours are written in UTC.
@@ -153,8 +139,6 @@ def scheduler_command() -> None:
 @giving_cli.command("rebuild-stats")
 def rebuild_stats_command() -> None:
     """Recompute every donor's giving rollup (nightly: moves the 12-month windows)."""
-    from portal.giving.services import mark_lapsed_plans, rebuild_all_stats
-
     lapsed = mark_lapsed_plans()
     click.echo(f"{lapsed} plans marked lapsed; {rebuild_all_stats():,} rollups rebuilt")
 

@@ -26,6 +26,7 @@ from portal.auth.services import create_user
 from portal.donors.names import match_key
 from portal.donors.models import Donor, Tag
 from portal.extensions import db
+from portal.giving import services as giving
 from portal.giving.models import PLAN_KINDS
 from portal.giving.services import add_months, rebuild_all_stats
 from portal.journey.models import Touchpoint
@@ -378,8 +379,6 @@ def load_demo(*, donors: int = 600, seed: int = 7) -> dict[str, int]:
 
 
 def _ensure_demo_logins() -> None:
-    from portal.giving import services as giving
-
     names = {"admin": "Priya Shah", "fundraiser": "Tom Okafor", "support": "Grace Lindqvist"}
     for role, name in names.items():
         if not db.session.scalar(select(User).where(User.email == DEMO_LOGINS[role])):

@@ -11,6 +11,7 @@ from typing import Callable
 
 from croniter import croniter
 from flask import Flask
+from rq import Queue
 from rq.cron import CronScheduler
 
 from portal import jobs, sweep
@@ -51,8 +52,6 @@ def at_start() -> list[Periodic]:
 def enqueue_at_start(connection) -> list[str]:
     """Queue the at-start jobs on Redis when a worker starts. Workers starting together queue them once:
     the first one takes a short-lived lock (the jobs are idempotent, so a second run would only cost time)."""
-    from rq import Queue
-
     if not connection.set("portal:start-up-jobs", utcnow().isoformat(), nx=True, ex=START_UP_LOCK_SECONDS):
         return []
     for periodic in at_start():
@@ -102,8 +101,6 @@ class InProcessScheduler:
         return fired
 
     def run_at_start(self) -> list[str]:
-        from portal import jobs
-
         with self.app.app_context():
             for periodic in at_start():
                 jobs.enqueue_now(periodic.queue, periodic.func)

@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 
 def current_organisation():
-    """The organisation's settings row, for modules below settings in the layers (auth's two-step rules)."""
+    """The organisation's settings row, for auth, which does not import settings (its identity sits below it)."""
     return current_app.extensions["organisation"]()
 
 

@@ -5,9 +5,11 @@ Offers `services.record()`, which other domains call inside the transaction of t
 and the periodic purge of the read log (viewing a donor's record) after AUDIT_READ_LOG_DAYS."""
 from flask import Flask
 
+from portal import schedule
+
 
 def init_app(app: Flask) -> None:
-    from portal import schedule
+    # Imported when the app is built: every domain imports audit's services, which must not load its pages.
     from portal.audit import tasks, views
 
     app.register_blueprint(views.bp)

@@ -1,6 +1,7 @@
 """Write to, search and export the audit trail, and purge the read log past its retention."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Iterator, Mapping
@@ -173,8 +174,6 @@ def count(filters: AuditFilter) -> int:
 
 def export_rows(filters: AuditFilter) -> Iterator[list]:
     """The matching events, oldest first, a thousand per query; the header row first."""
-    import json
-
     yield list(EXPORT_COLUMNS)
     last_id = 0
     while True:

@@ -7,6 +7,7 @@ from typing import Callable
 from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
 
+from portal.auth import two_factor
 from portal.extensions import login_manager
 
 
@@ -26,8 +27,6 @@ def require_staff():
 
 
 def _must_enrol(user) -> bool:
-    from portal.auth import two_factor
-
     return two_factor.required_for(user) and not two_factor.enabled(user)
 
 

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 from sqlalchemy import delete
 
-from portal.auth.models import User
-from portal.auth.services import _link, _queue_account_email, user_for_donor
 from portal import record_keepers as records
+from portal.auth.emails import link, queue_account_email
+from portal.auth.models import User
+from portal.auth.services import user_for_donor
+from portal.donors.services import get_donor
 from portal.extensions import db
-from portal.settings.services import organisation
+from portal.web import current_organisation
 
 
 def move(from_id: int, to_id: int) -> None:
@@ -20,11 +22,9 @@ def move(from_id: int, to_id: int) -> None:
     if surviving_login is None:
         merged_login.donor_id = to_id
         return
-    from portal.donors.models import Donor
-
-    _queue_account_email(merged_login.email, "accounts_combined", f"Your {organisation().name} records are now one",
-                         donor_id=None, purpose="portal_accounts_combined", donor=db.session.get(Donor, to_id),
-                         login_email=surviving_login.email, closed_email=merged_login.email, link=_link("/password/forgot"))
+    queue_account_email(merged_login.email, "accounts_combined", f"Your {current_organisation().name} records are now one",
+                        donor_id=None, purpose="portal_accounts_combined", donor=get_donor(to_id),
+                        login_email=surviving_login.email, closed_email=merged_login.email, link=link("/password/forgot"))
     db.session.delete(merged_login)
     db.session.flush()
 

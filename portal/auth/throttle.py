@@ -14,6 +14,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+import redis
 from flask import Flask, current_app
 
 log = logging.getLogger(__name__)
@@ -70,8 +71,6 @@ class MemoryCounters:
 
 class RedisCounters:
     def __init__(self, url: str):
-        import redis
-
         self.client = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
 
     def add(self, key: str, window: int) -> int:
@@ -100,8 +99,6 @@ class Counters:
 
     def _call(self, name: str, *args):
         if self.redis is not None:
-            import redis
-
             try:
                 return getattr(self.redis, name)(*args)
             except redis.RedisError as exc:

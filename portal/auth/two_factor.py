@@ -19,6 +19,8 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from markupsafe import Markup
 from sqlalchemy import delete, select
 
+from portal.audit.services import record
+from portal.auth import sessions
 from portal.auth.models import RecoveryCode, User
 from portal.extensions import db
 from portal.timeutil import utcnow
@@ -99,9 +101,6 @@ def pending_secret(user: User) -> str:
 def enable(user: User, code: str) -> list[str]:
     """Turn two-step sign-in on once `code` shows the app holds the pending secret; returns the recovery codes
     to show once. Ends the user's other sessions. Commits."""
-    from portal.audit.services import record
-    from portal.auth import sessions
-
     step = _matching_step(user.totp_secret, code or "", time.time()) if user.totp_secret and not enabled(user) else None
     if step is None:
         raise TwoFactorError("That code doesn't match. Check the time on your phone and type the newest code.")
@@ -114,28 +113,22 @@ def enable(user: User, code: str) -> list[str]:
 
 
 def regenerate_recovery_codes(user: User, code: str) -> list[str]:
-    from portal.audit.services import record
-    from portal.auth.sessions import request_address
-
     if not verify(user, code, allow_recovery=False):
         raise TwoFactorError("That code doesn't match. Type the newest code from your authenticator app.")
     codes = _new_recovery_codes(user)
-    record("auth.recovery_codes_replaced", actor=user, ip_address=request_address(), summary="Made new recovery codes")
+    record("auth.recovery_codes_replaced", actor=user, ip_address=sessions.request_address(), summary="Made new recovery codes")
     db.session.commit()
     return codes
 
 
 def disable(user: User, code: str) -> None:
-    from portal.audit.services import record
-    from portal.auth.sessions import request_address
-
     if required_for(user):
         raise TwoFactorError("Your organisation requires two-step sign-in for your account, so it stays on.")
     if not verify(user, code):
         raise TwoFactorError("That code doesn't match. Type the newest code from your authenticator app, or a recovery code.")
     user.totp_secret = user.totp_enabled_at = user.totp_last_step = None
     db.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
-    record("auth.two_factor_disabled", actor=user, ip_address=request_address(), summary="Turned off two-step sign-in")
+    record("auth.two_factor_disabled", actor=user, ip_address=sessions.request_address(), summary="Turned off two-step sign-in")
     db.session.commit()
 
 

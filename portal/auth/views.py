@@ -5,9 +5,10 @@ from flask_wtf import FlaskForm
 from markupsafe import Markup
 from flask_login import current_user, login_required, login_user, logout_user
 
-from portal.auth import services, two_factor
+from portal.auth import accounts, services, sessions, two_factor
 from portal.auth.access import require_donor, require_staff, roles_required
 from portal.auth.forms import EmailForm, LoginForm, NewPasswordForm, TwoFactorCodeForm, TwoFactorSignInForm
+from portal.donors.services import get_donor
 from portal.extensions import limiter
 from portal.tokens import TokenError
 from portal.urls import safe_local_path
@@ -105,7 +106,7 @@ def _link_problem(message: str, *, expired: bool = False, again: str | None = No
 
 def _set_password_page(purpose: str, token: str, heading: str):
     try:
-        donor = services.donor_for_account_token(purpose, token)
+        donor = accounts.donor_for_account_token(purpose, token)
     except TokenError as exc:
         return _link_problem(str(exc), expired=exc.expired,
                              again=url_for("auth.signup") if purpose == "signup" else None)
@@ -114,7 +115,7 @@ def _set_password_page(purpose: str, token: str, heading: str):
     form = NewPasswordForm()
     if form.validate_on_submit():
         try:
-            user = services.create_donor_account(purpose, token, form.password.data)
+            user = accounts.create_donor_account(purpose, token, form.password.data)
         except services.AccountError as exc:
             form.password.errors.append(str(exc))
         else:
@@ -135,7 +136,7 @@ def accept_invitation(token: str):
 def signup():
     form = EmailForm()
     if form.validate_on_submit():
-        services.request_signup(form.email.data)
+        accounts.request_signup(form.email.data)
         return render_template("auth/check_email.html", email=form.email.data, reason="signup")
     return render_template("auth/signup.html", form=form), (400 if form.errors else 200)
 
@@ -178,15 +179,13 @@ def reset_password(token: str):
 @staff_bp.route("/<int:donor_id>/portal-invitation", methods=["POST"])
 @roles_required("fundraiser", "support")
 def invite(donor_id: int):
-    from portal.donors.services import get_donor
-
     donor = get_donor(donor_id)
     if donor is None:
         abort(404)
     form = FlaskForm()
     if form.validate_on_submit():
         try:
-            services.invite_donor(donor, invited_by=current_user)
+            accounts.invite_donor(donor, invited_by=current_user)
         except services.AccountError as exc:
             flash(str(exc), "error")
         else:
@@ -196,8 +195,6 @@ def invite(donor_id: int):
 
 @account_bp.route("/sessions")
 def sessions_page():
-    from portal.auth import sessions
-
     current = sessions.current_row(current_user)
     return render_template("auth/sessions.html", open_sessions=sessions.open_sessions(current_user.id),
                            current_id=current.id if current else None, device=sessions.device)

@@ -5,14 +5,16 @@ Offers services.get_donor, tags_by_name, normalise_email and the filtered list t
 """
 from flask import Flask
 
+from portal import schedule, sweep
+from portal.web import add_page_action
+
 
 def init_app(app: Flask) -> None:
-    from portal import schedule, sweep
+    # Imported when the app is built: importing donors' models (most domains do) must not load its pages and jobs.
     from portal.donors import duplicates, imports
     from portal.donors.duplicate_views import bp as duplicates_bp
     from portal.donors.import_views import bp as imports_bp
     from portal.donors.views import bp
-    from portal.web import add_page_action
 
     app.register_blueprint(bp)
     app.register_blueprint(imports_bp)

@@ -22,7 +22,9 @@ from operator import attrgetter
 
 from sqlalchemy import delete, func, select, tuple_
 
+from portal import bulk_insert as bulk
 from portal import jobs
+from portal.audit import services as audit
 from portal.donors.models import Donor, DuplicatePair
 from portal.donors.names import fold, match_key, phone_key, postcode_key
 from portal.extensions import db
@@ -266,8 +268,6 @@ def scan() -> dict[str, int]:
             row.score, row.reasons = score, reasons
             updated += 1
     if new_rows:
-        from portal import bulk_insert as bulk
-
         bulk.insert_rows(DuplicatePair, new_rows)
     gone = [pair for pair, row in existing.items() if row.status == "open" and pair not in found]
     for start in range(0, len(gone), 500):
@@ -299,8 +299,6 @@ def get_pair(pair_id: int) -> DuplicatePair | None:
 
 def mark_not_duplicate(pair: DuplicatePair, *, actor) -> None:
     """Remember that these two are different people; later scans leave the pair alone. Commits."""
-    from portal.audit import services as audit
-
     pair.status, pair.decided_by_id, pair.decided_at = "not_duplicate", getattr(actor, "id", None), utcnow()
     audit.record("donor.not_duplicate", actor=actor, donor_id=pair.donor_a_id,
                  summary=f"Donors #{pair.donor_a_id} and #{pair.donor_b_id} marked as different people",

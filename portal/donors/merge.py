@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from sqlalchemy import delete, or_, select, update
 
 from portal import record_keepers as records
+from portal.audit import services as audit
 from portal.donors.models import Donor, DonorRedirect, DuplicatePair
 from portal.donors.preferences import TopicOptOut
 from portal.donors.services import PROFILE_FIELDS, DonorError, get_donor, set_marketing_consent
 from portal.extensions import db
+from portal.journey import services as journey
 
 # The fields staff choose between, side by side, in the order the merge page shows them.
 MERGE_FIELDS = tuple(name for name in PROFILE_FIELDS if name not in ("kind", "notes"))
@@ -51,9 +53,6 @@ def side_by_side(survivor: Donor, other: Donor) -> list[dict]:
 def merge(survivor_id: int, other_id: int, *, take_from_other: set[str] | None = None, actor=None) -> MergeResult:
     """Merge `other` into `survivor`. `take_from_other` names the fields whose value comes from the other
     record (empty survivor fields are filled from it anyway). Commits."""
-    from portal.audit import services as audit
-    from portal.journey import services as journey
-
     if survivor_id == other_id:
         raise DonorError("Choose two different donors to merge.")
     survivor, other = get_donor(survivor_id), get_donor(other_id)

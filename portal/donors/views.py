@@ -8,7 +8,6 @@ from portal.audit import services as audit
 from portal.auth.access import require_staff, roles_required
 from portal.donors import duplicates, merge, services
 from portal.donors.forms import DonorForm, InteractionForm
-from portal.extensions import db
 from portal.giving import services as giving
 from portal.giving.forms import GiftForm, PlanForm
 from portal.htmx import is_htmx, render
@@ -83,7 +82,6 @@ def create():
             donor = services.create_donor(_form_values(form), actor=current_user, allow_duplicates=form.create_anyway.data,
                                           confirm_erased_email=form.confirm_erased_email.data)
         except services.PossibleDuplicates as exc:
-            db.session.rollback()
             candidates = exc.candidates
         except services.DonorError as exc:
             getattr(form, exc.field_name or "email").errors.append(str(exc))
@@ -119,7 +117,6 @@ def edit(donor_id: int):
         try:
             services.update_donor(donor, _form_values(form), actor=current_user)
         except services.DonorError as exc:
-            db.session.rollback()
             getattr(form, exc.field_name or "email").errors.append(str(exc))
         else:
             flash("Changes saved.", "success")

@@ -2,12 +2,15 @@
 `erased_emails`; every other domain's rows are exported or erased through portal.donors.records."""
 from flask import Flask
 
+from portal import record_keepers as records
+from portal import schedule
+from portal.web import add_panel
+
 
 def init_app(app: Flask) -> None:
-    from portal import schedule
-    from portal import record_keepers as records
+    # Imported when the app is built: importing privacy's models must not load its pages and jobs, which reach
+    # every domain.
     from portal.privacy import export, retention, views
-    from portal.web import add_panel
 
     app.register_blueprint(views.staff_bp)
     app.register_blueprint(views.me_bp)

@@ -13,11 +13,14 @@ from sqlalchemy import delete, select
 
 from portal import csvfile, jobs
 from portal import record_keepers as records
+from portal.audit import services as audit
 from portal.donors.models import Donor
 from portal.donors.preferences import TopicOptOut
 from portal.donors.services import DonorError, PROFILE_FIELDS, get_donor
 from portal.extensions import db
+from portal.journey.models import Touchpoint
 from portal.privacy.models import DataExport
+from portal.settings.services import organisation
 from portal.timeutil import utcnow
 from portal.tokens import TokenError, make_token, read_token
 
@@ -26,8 +29,6 @@ KEEP_FOR = timedelta(days=7)
 
 def request_export(donor_id: int, *, requested_by, by_donor: bool = False) -> DataExport:
     """Start building a donor's export; the job runs once this commits. Commits."""
-    from portal.audit import services as audit
-
     donor = get_donor(donor_id)
     if donor is None or donor.erased_at is not None:
         raise DonorError("There is no personal data to export for this donor.")
@@ -67,9 +68,6 @@ def collect(donor_id: int) -> dict[str, list[dict]]:
 
 
 def build_zip(donor_id: int) -> bytes:
-    from portal.journey.models import Touchpoint
-    from portal.settings.services import organisation
-
     donor = get_donor(donor_id)
     sections = collect(donor_id)
     buffer = io.BytesIO()

@@ -11,10 +11,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import exists, func, or_, select
 
 from portal import jobs
+from portal.audit import services as audit
 from portal.donors.models import Donor
 from portal.extensions import db
 from portal.giving.models import DonorStats
 from portal.journey.models import Touchpoint
+from portal.privacy.erasure import erase_donor
 from portal.settings.services import SettingsError, organisation, set_retention_years
 from portal.timeutil import utcnow
 
@@ -39,8 +41,6 @@ def policy_years() -> int | None:
 
 def set_policy_years(years: int | None, *, actor) -> None:
     """Save the setting (None switches it off) with an audit entry. Commits."""
-    from portal.audit import services as audit
-
     previous = policy_years()
     try:
         set_retention_years(years)
@@ -86,9 +86,6 @@ def preview(years: int, *, sample_size: int = 20) -> Preview:
 def apply_policy(*, actor=None, batch: int = 200) -> int:
     """Anonymise everyone the policy covers now; one audit entry for the run with the count, and each
     donor's own request and completion entries. Commits a batch at a time."""
-    from portal.audit import services as audit
-    from portal.privacy.erasure import erase_donor
-
     years = policy_years()
     if not years:
         return 0

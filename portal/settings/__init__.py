@@ -5,9 +5,11 @@ Offers services.organisation() and settings_row().
 """
 from flask import Flask
 
+from portal import web
+
 
 def init_app(app: Flask) -> None:
-    from portal import web
+    # Imported when the app is built: importing settings' models must not load its services and pages.
     from portal.settings.services import organisation
     from portal.settings.views import bp
 

@@ -8,9 +8,7 @@ from flask_wtf import FlaskForm
 from portal.auth import services as accounts
 from portal.auth.access import require_staff, roles_required
 from portal.auth.forms import EditStaffUserForm, StaffUserForm
-from portal.auth.models import User
 from portal.auth.sessions import device, open_sessions
-from portal.extensions import db
 from portal.settings import services
 from portal.settings.forms import OrganisationForm
 
@@ -56,8 +54,8 @@ def users():
 @bp.route("/users/<int:user_id>", methods=["GET", "POST"])
 @roles_required("admin")
 def edit_user(user_id: int):
-    user = db.session.get(User, user_id)
-    if user is None or not user.is_staff:
+    user = accounts.staff_user(user_id)
+    if user is None:
         abort(404)
     form = EditStaffUserForm(obj=user)
     if form.validate_on_submit():
@@ -80,8 +78,8 @@ def edit_user(user_id: int):
 @bp.route("/users/<int:user_id>/sessions/end", methods=["POST"])
 @roles_required("admin")
 def end_user_sessions(user_id: int):
-    user = db.session.get(User, user_id)
-    if user is None or not user.is_staff:
+    user = accounts.staff_user(user_id)
+    if user is None:
         abort(404)
     if not FlaskForm().validate_on_submit():
         abort(400)

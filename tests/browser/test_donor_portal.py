@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from portal.auth.services import invite_donor
+from portal.auth.accounts import invite_donor
 from portal.donors import preferences
 from portal.donors.models import Donor
 from portal.engagement.models import EmailMessage

@@ -1,7 +1,7 @@
 """The donor list's pager, with an exact total and past the count limit."""
 import pytest
 
-from portal.donors import services
+from portal.donors import search
 from tests.conftest import login, make_donor, make_user
 
 
@@ -26,7 +26,7 @@ def test_pager_shows_the_exact_total_and_page_count(app, support_client, monkeyp
 
 
 def test_pager_says_more_than_the_limit_and_still_offers_the_next_page(app, support_client, monkeypatch):
-    monkeypatch.setattr(services, "COUNT_LIMIT", 2)
+    monkeypatch.setattr(search, "COUNT_LIMIT", 2)
     monkeypatch.setitem(app.config, "PAGE_SIZE", 2)
     with app.app_context():
         for n in range(4):

@@ -4,7 +4,7 @@ from datetime import timedelta
 import pytest
 from werkzeug.datastructures import MultiDict
 
-from portal.donors import services
+from portal.donors import search
 from portal.giving import services as giving
 from portal.timeutil import utcnow
 from tests.conftest import make_donor, make_gift
@@ -13,7 +13,7 @@ pytestmark = pytest.mark.usefixtures("ctx")
 
 
 def names(**args) -> list[str]:
-    page = services.search_donors(services.parse_filters(MultiDict(args)))
+    page = search.search_donors(search.parse_filters(MultiDict(args)))
     return [donor.display_name for donor in page.donors]
 
 
@@ -75,10 +75,10 @@ def test_sorting_by_rollup_puts_donors_without_gifts_last_both_ways(people):
 
 @pytest.mark.parametrize("sort", ["name", "-lifetime", "last_gift"])
 def test_pages_cover_every_match_once(people, sort):
-    filters = services.parse_filters(MultiDict({"sort": sort}))
-    first = services.search_donors(filters, page=1, per_page=2)
-    second = services.search_donors(filters, page=2, per_page=2)
-    third = services.search_donors(filters, page=3, per_page=2)
+    filters = search.parse_filters(MultiDict({"sort": sort}))
+    first = search.search_donors(filters, page=1, per_page=2)
+    second = search.search_donors(filters, page=2, per_page=2)
+    third = search.search_donors(filters, page=3, per_page=2)
     assert (first.total, first.pages, first.has_next, third.has_next) == (5, 3, True, False)
     seen = [d.id for page in (first, second, third) for d in page.donors]
     assert sorted(seen) == sorted(d.id for d in people.values())
@@ -86,23 +86,23 @@ def test_pages_cover_every_match_once(people, sort):
 
 
 def test_past_the_count_limit_the_total_says_more_and_paging_still_works(people, monkeypatch):
-    monkeypatch.setattr(services, "COUNT_LIMIT", 3)
-    filters = services.parse_filters(MultiDict({}))
-    first = services.search_donors(filters, page=1, per_page=2)
+    monkeypatch.setattr(search, "COUNT_LIMIT", 3)
+    filters = search.parse_filters(MultiDict({}))
+    first = search.search_donors(filters, page=1, per_page=2)
     assert (first.total, first.pages, first.has_next) == (3, None, True)
-    last = services.search_donors(filters, page=3, per_page=2)
+    last = search.search_donors(filters, page=3, per_page=2)
     assert ([d.display_name for d in last.donors], last.has_next, last.total, last.pages) == (["Adam Smith"], False, 5, 3)
-    beyond = services.search_donors(filters, page=40, per_page=2)
+    beyond = search.search_donors(filters, page=40, per_page=2)
     assert (beyond.page, beyond.pages, beyond.total, [d.display_name for d in beyond.donors]) == (3, 3, 5, ["Adam Smith"])
 
 
 def test_a_page_number_past_a_short_list_shows_its_last_page(people):
-    page = services.search_donors(services.parse_filters(MultiDict({})), page=9, per_page=2)
+    page = search.search_donors(search.parse_filters(MultiDict({})), page=9, per_page=2)
     assert (page.page, page.pages, len(page.donors)) == (3, 3, 1)
 
 
 def test_export_uses_the_same_filters(people):
-    rows = "".join(services.export_csv(services.parse_filters(MultiDict({"q": "ad", "recurring": "no"})))).splitlines()
+    rows = "".join(search.export_csv(search.parse_filters(MultiDict({"q": "ad", "recurring": "no"})))).splitlines()
     assert len(rows) == 3 and {row.split(",")[4] for row in rows[1:]} == {"Lovelace", "Smith"}
 
 
@@ -111,19 +111,19 @@ def test_export_uses_the_same_filters(people):
                                   {"tag": "volunteer"}, {"tag": "volunteer", "recurring": "no"}, {"kind": "organisation"}])
 def test_walking_the_list_in_order_finds_what_joining_finds(people, monkeypatch, args):
     joined = names(**args)
-    monkeypatch.setattr(services, "WALK_MIN_MATCHES", 0)
+    monkeypatch.setattr(search, "WALK_MIN_MATCHES", 0)
     assert names(**args) == joined and joined
 
 
 def test_search_as_you_type_pages_and_totals(people):
     for n in range(5):
         make_donor(first_name=f"Adele{n}", last_name="Zimmer")
-    filters = services.parse_filters(MultiDict({"q": "ad"}))
-    first = services.search_donors(filters, page=1, per_page=3)
+    filters = search.parse_filters(MultiDict({"q": "ad"}))
+    first = search.search_donors(filters, page=1, per_page=3)
     assert (first.total, first.pages, first.has_next) == (8, 3, True)
     assert [d.display_name for d in first.donors] == ["Grace Adams", "Ada Lovelace", "Adam Smith"]
-    last = services.search_donors(filters, page=3, per_page=3)
+    last = search.search_donors(filters, page=3, per_page=3)
     assert ([d.display_name for d in last.donors], last.has_next) == (["Adele3 Zimmer", "Adele4 Zimmer"], False)
-    beyond = services.search_donors(filters, page=7, per_page=3)
+    beyond = search.search_donors(filters, page=7, per_page=3)
     assert (beyond.page, beyond.total, [d.display_name for d in beyond.donors]) == (3, 8, ["Adele3 Zimmer", "Adele4 Zimmer"])
-    assert services.search_donors(services.parse_filters(MultiDict({"q": "qqq"})), page=4).total == 0
+    assert search.search_donors(search.parse_filters(MultiDict({"q": "qqq"})), page=4).total == 0

@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 
 from portal import jobs
 from portal.audit import services as audit
+from portal.auth.models import User
 from portal.donors import services as donor_services
 from portal.donors.imports.donor_rows import DonorChecker
 from portal.donors.imports.extras import extra_by_key
@@ -31,8 +32,6 @@ def checker_for(batch: ImportBatch) -> DonorChecker | GiftChecker:
 
 
 def _actor(batch: ImportBatch):
-    from portal.auth.models import User
-
     return db.session.get(User, batch.created_by_id) if batch.created_by_id else None
 
 
