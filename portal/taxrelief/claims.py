@@ -362,6 +362,12 @@ def refresh_figures_soon() -> None:
     jobs.enqueue_after_commit("reports", "portal.taxrelief.tasks.refresh_figures_job")
 
 
+def refresh_figures_now() -> None:
+    """Queue a recalculation and commit, so it is handed to the queue at once (staff asked for it)."""
+    refresh_figures_soon()
+    db.session.commit()
+
+
 @dataclass
 class MonthFigures:
     month: date
