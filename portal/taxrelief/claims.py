@@ -15,8 +15,10 @@ from portal.extensions import db
 from portal.giving.models import Gift
 from portal.settings.services import organisation
 from portal.taxrelief import rules
+from portal.taxrelief.benefits import local_today
+from portal.taxrelief.eligibility import assess, gifts_between
 from portal.taxrelief.models import Adjustment, Claim, ClaimGift, ClaimLine, Declaration, MonthFigure
-from portal.taxrelief.services import TaxReliefError, assess, gifts_between, local_today
+from portal.taxrelief.services import TaxReliefError
 from portal.timeutil import local_midnight, utcnow
 
 AGGREGATE_DESCRIPTION = "One-off gifts of 30 GBP or less"  # plain ASCII for HMRC's validator
