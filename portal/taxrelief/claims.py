@@ -288,6 +288,7 @@ def open_adjustments() -> list[Adjustment]:
 
 def schedule_ods(claim: Claim) -> bytes:
     """The claim's lines as HMRC's Charities Online schedule: one sheet, their columns in their order."""
+    # odfpy adds a noticeable part of a second to every start; only exporting a claim needs it.
     from odf.number import Number, NumberStyle
     from odf.opendocument import OpenDocumentSpreadsheet
     from odf.style import Style, TableColumnProperties
