@@ -5,6 +5,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
+    # Loaded when the app is built: importing the package must not load its pages and every domain they call.
     from portal.bulk_actions.views import bp
 
     app.register_blueprint(bp)

@@ -21,6 +21,7 @@ from portal import jobs
 from portal import bulk_insert
 from portal.audit import services as audit
 from portal.auth.models import User
+from portal.auth.services import staff_users
 from portal.donors.models import Donor, Tag, donor_tags
 from portal.donors.services import DonorError, matching_ids, parse_filters, split_tags, tags_by_name
 from portal.engagement import services as engagement
@@ -108,15 +109,11 @@ def check_params(action: str, params: dict) -> dict:
             raise DonorError("Enter one tag, up to 60 characters.", "tag_name")
         return {"tag_name": names[0].lower()}
     if action == "manager":
-        from portal.auth.services import staff_users
-
         user_id = params.get("manager_id")
         if parse_id(user_id) not in {u.id for u in staff_users() if u.active}:
             raise DonorError("Choose an active staff member.", "manager_id")
         return {"manager_id": parse_id(user_id)}
     if action == "workflow":
-        from portal.engagement.models import Workflow
-
         workflow_id = params.get("workflow_id")
         if parse_id(workflow_id) is None or db.session.get(Workflow, parse_id(workflow_id)) is None:
             raise DonorError("Choose a workflow.", "workflow_id")

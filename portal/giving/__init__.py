@@ -7,8 +7,9 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from portal.giving.models import GIFT_METHODS, GIFT_STATUSES, PLAN_INTERVALS, PLAN_KINDS, PLAN_STATUSES
+    # Loaded when the app is built: importing giving's models must not load its pages, services and registrations.
     from portal.giving import donor_records
+    from portal.giving.models import GIFT_METHODS, GIFT_STATUSES, PLAN_INTERVALS, PLAN_KINDS, PLAN_STATUSES
     from portal.giving.views import bp
 
     app.register_blueprint(bp)

@@ -9,11 +9,10 @@ from sqlalchemy import delete, select, update
 from portal import record_keepers as records
 from portal.extensions import db
 from portal.giving.models import DonorStats, Gift, RecurringPlan
+from portal.giving.services import refresh_stats
 
 
 def move(from_id: int, to_id: int) -> None:
-    from portal.giving.services import refresh_stats
-
     records.reassign(Gift, from_id, to_id)
     records.reassign(RecurringPlan, from_id, to_id)
     db.session.execute(delete(DonorStats).where(DonorStats.donor_id == from_id))

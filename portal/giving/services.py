@@ -13,6 +13,7 @@ from typing import Callable, Iterable
 from sqlalchemy import BigInteger, Date, DateTime, case, cast, delete, exists, func, insert, literal, select, update
 
 from portal import bulk_insert
+from portal.donors.models import Donor
 from portal.extensions import db
 from portal.giving.models import INTERVAL_MONTHS, PLAN_KINDS, DonorStats, Gift, RecurringPlan
 from portal.journey import services as journey
@@ -110,8 +111,6 @@ def refresh_stats_many(donor_ids: Iterable[int], *, now: datetime | None = None,
 
 def rebuild_all_stats(*, now: datetime | None = None) -> int:
     """Rebuild every rollup with set-based SQL (nightly, so the 12-month windows move with the calendar)."""
-    from portal.donors.models import Donor
-
     now = now or utcnow()
     gifts = _stats_select(now).subquery()
     active_plan = (

@@ -5,11 +5,12 @@ Offers services.record / record_many / TouchpointWriter / timeline and reactors.
 """
 from flask import Flask
 
+from portal import sweep
+
 
 def init_app(app: Flask) -> None:
-    from portal.journey import donor_records
-    from portal import sweep
-    from portal.journey import reactors
+    # Loaded when the app is built: importing the touchpoint model must not load the services and reactors.
+    from portal.journey import donor_records, reactors
     from portal.journey.services import KINDS, kind_label
 
     sweep.register("touchpoints", reactors.sweep)

@@ -6,6 +6,7 @@ from sqlalchemy import select, update
 from portal import record_keepers as records
 from portal.extensions import db
 from portal.journey.models import Touchpoint
+from portal.journey.services import kind_label
 
 
 def move(from_id: int, to_id: int) -> None:
@@ -20,8 +21,6 @@ def erase(donor_id: int) -> None:
 
 
 def export(donor_id: int) -> dict[str, list[dict]]:
-    from portal.journey.services import kind_label
-
     found = db.session.scalars(select(Touchpoint).where(Touchpoint.donor_id == donor_id).order_by(Touchpoint.occurred_at, Touchpoint.id))
     return {"touchpoints": records.rows(found, ("occurred_at", "channel", "summary"), kind=lambda t: kind_label(t.kind))}
 

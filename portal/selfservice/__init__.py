@@ -5,9 +5,11 @@ Offers nothing to other domains (it is the top layer).
 """
 from flask import Flask
 
+from portal import web
+
 
 def init_app(app: Flask) -> None:
-    from portal import web
+    # Loaded when the app is built: importing the package must not load its pages and every domain they call.
     from portal.selfservice import cache
     from portal.selfservice.unsubscribe import bp as unsubscribe_bp
     from portal.selfservice.views import bp

@@ -19,6 +19,7 @@ def _static_files_only(url: str):
     file = (root / path[len(prefix):]).resolve()
     if root not in file.parents:
         raise ValueError(f"{url} is outside the static folder")
+    # WeasyPrint takes most of a second to import; only a PDF needs it, not every worker and command.
     from weasyprint.urls import URLFetcherResponse
 
     kind = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
@@ -26,6 +27,7 @@ def _static_files_only(url: str):
 
 
 def html_to_pdf(html: str, base_url: str) -> bytes:
+    # WeasyPrint takes most of a second to import; only a PDF needs it, not every worker and command.
     from weasyprint import HTML
 
     return HTML(string=html, base_url=base_url, url_fetcher=_static_files_only).write_pdf()

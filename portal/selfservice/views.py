@@ -8,20 +8,17 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from sqlalchemy.orm import lazyload
 
 from portal.auth.access import require_donor
 from portal.donors import preferences
-from portal.donors.models import Donor
-from portal.donors.services import DonorError, update_donor
-from portal.extensions import db
+from portal.donors.services import DonorError
 from portal.giving import services as giving
 from portal.giving.models import PLAN_INTERVALS, Gift
 from portal.htmx import is_htmx, render
 from portal.loyalty import services as loyalty
 from portal.money import format_money
 from portal.params import page_number, year_number
-from portal.selfservice import documents
+from portal.selfservice import documents, services
 from portal.selfservice.cache import answer_from_store, cached_page
 from portal.selfservice.forms import (GiveForm, PlanAmountForm, PlanCancelForm, PreferencesForm, ProfileForm, RedeemForm,
                                       ReplyForm, TicketForm)
@@ -37,8 +34,7 @@ bp.before_request(require_donor)
 
 
 def _donor():
-    # Tags and interests load only on the pages that show them, not with every request.
-    donor = db.session.get(Donor, current_user.donor_id, options=[lazyload(Donor.tags), lazyload(Donor.interests)])
+    donor = services.signed_in_donor(current_user.donor_id)
     if donor is None:
         abort(404)
     return donor
@@ -209,10 +205,8 @@ def profile():
         if donor.kind == "individual":
             values.pop("organisation_name")
         try:
-            values["interests"] = preferences.interests_with_causes(donor, form.interests.data or [])
-            update_donor(donor, values, actor=current_user)
+            services.save_profile(donor, values, form.interests.data or [], actor=current_user)
         except (DonorError, preferences.PreferenceError) as exc:
-            db.session.rollback()
             field_name = getattr(exc, "field_name", None) or "interests"
             getattr(form, field_name if hasattr(form, field_name) else "first_name").errors.append(str(exc))
         else:

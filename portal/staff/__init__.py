@@ -7,6 +7,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
+    # Loaded when the app is built: importing the package must not load its page and every domain it calls.
     from portal.staff.views import bp
 
     app.register_blueprint(bp)

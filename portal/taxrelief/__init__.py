@@ -7,6 +7,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
+    # Loaded when the app is built: importing the package's models must not load its pages and every domain they call.
     from portal.taxrelief import wiring
 
     wiring.init_app(app)

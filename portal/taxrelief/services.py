@@ -1,10 +1,12 @@
-"""Gift Aid declarations, benefits and per-gift eligibility. Claims are in claims.py; the rules in rules.py."""
+"""Gift Aid settings, declarations, benefits from rewards, and what segments and email templates read.
+
+Per-gift eligibility is in eligibility.py and benefit years in benefits.py (both re-exported here); claims are
+in claims.py; the rules in rules.py."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import and_, exists, insert, select
 
 from portal.donors.models import Donor
 from portal.engagement.services import queue_email
@@ -15,9 +17,23 @@ from portal.money import format_money
 from portal.settings.services import organisation, settings_row
 from portal.support.services import create_task
 from portal.taxrelief import rules
-from portal.taxrelief.models import (METHODS, SCHEMES, SCOPES, Benefit, Claim, ClaimGift, Declaration, GiftExclusion,
-                                     RewardValue, TaxReliefSettings)
-from portal.timeutil import local_midnight, to_local, utcnow
+from portal.taxrelief.benefits import (BenefitYear, benefit_warning, benefit_years, benefits_between, local_day_of,
+                                       local_today)
+from portal.taxrelief.eligibility import (Assessment, EligibilityContext, GiftFacts, PeriodGifts, assess, assess_gift,
+                                          assess_gifts, gifts_between, load_context, load_context_between)
+from portal.taxrelief.models import (METHODS, SCHEMES, SCOPES, Benefit, ClaimGift, Declaration, GiftExclusion, RewardValue,
+                                     TaxReliefSettings)
+from portal.timeutil import to_local, utcnow
+
+__all__ = [
+    "BenefitYear", "benefit_warning", "benefit_years", "benefits_between", "local_day_of", "local_today",
+    "Assessment", "EligibilityContext", "GiftFacts", "PeriodGifts", "assess", "assess_gift", "assess_gifts", "gifts_between",
+    "load_context", "load_context_between",
+    "TaxReliefError", "settings", "scheme", "gift_aid_on", "update_settings", "wording", "terms_of", "declarations_for",
+    "current_declaration", "make_declaration", "cancel_declaration", "get_declaration", "set_reward_value",
+    "reward_values", "add_benefit", "on_redemption", "exclude_gift", "donor_address_problems",
+    "has_declaration_expression", "unclaimed_eligible_expression", "template_tokens", "seed_demo_declarations",
+]
 
 WORDING_VERSION = "HMRC-2024"
 _WORDING = {
@@ -196,100 +212,6 @@ def add_benefit(donor_id: int, *, received_on: date, value_minor: int, descripti
     return benefit
 
 
-@dataclass
-class BenefitYear:
-    tax_year: int
-    donations_minor: int
-    benefits_minor: int
-
-    @property
-    def limit_minor(self) -> int:
-        return rules.benefit_limit(self.donations_minor)
-
-    @property
-    def over(self) -> bool:
-        return self.benefits_minor > self.limit_minor
-
-    @property
-    def label(self) -> str:
-        return f"{self.tax_year}–{str(self.tax_year + 1)[-2:]}"
-
-
-def benefit_years(donor_ids: list[int] | None, years: set[int] | None = None) -> dict[tuple[int, int], BenefitYear]:
-    """Donations and benefits per (donor, tax year) for donors who received any benefit (others can't be over);
-    donor_ids None: every such donor."""
-    benefits = select(Benefit.donor_id, Benefit.received_on, Benefit.value_minor)
-    if donor_ids is not None:
-        if not donor_ids:
-            return {}
-        benefits = benefits.where(Benefit.donor_id.in_(donor_ids))
-    found: dict[tuple[int, int], BenefitYear] = {}
-    for donor_id, received_on, value in db.session.execute(benefits):
-        year = rules.tax_year(received_on)
-        if years is not None and year not in years:
-            continue
-        found.setdefault((donor_id, year), BenefitYear(year, 0, 0)).benefits_minor += value
-    if not found:
-        return found
-    tz = organisation().timezone
-    first = min(year for _, year in found)
-    last = max(year for _, year in found)
-    donors = (Gift.donor_id.in_(select(Benefit.donor_id)) if donor_ids is None
-              else Gift.donor_id.in_({donor_id for donor_id, _ in found}))
-    gifts = db.session.execute(
-        select(Gift.donor_id, Gift.received_at, Gift.amount_minor)
-        .where(donors, Gift.status == "received", Gift.currency == "GBP",
-               Gift.received_at >= local_midnight(date(first, 4, 6), tz),
-               Gift.received_at < local_midnight(date(last + 1, 4, 6), tz))).all()
-    local_day = local_day_of(tz)
-    for donor_id, received_at, amount in gifts:
-        key = (donor_id, rules.tax_year(local_day(received_at)))
-        if key in found:
-            found[key].donations_minor += amount
-    return found
-
-
-def local_day_of(tz: str):
-    """A fast received_at -> local date for many gifts: every UTC offset is a whole number of quarter hours,
-    so the answer for each quarter hour is worked out once."""
-    cache: dict[datetime, date] = {}
-
-    def local_day(moment: datetime) -> date:
-        quarter = moment.replace(minute=moment.minute - moment.minute % 15, second=0, microsecond=0)
-        day = cache.get(quarter)
-        if day is None:
-            day = cache[quarter] = to_local(quarter, tz).date()
-        return day
-
-    return local_day
-
-
-def benefit_warning(donor_id: int, *, extra_minor: int = 0, on: date | None = None) -> BenefitYear | None:
-    """This tax year's figures when benefits (plus `extra_minor` more) are over the limit, else None."""
-    year = rules.tax_year(on or local_today())
-    row = benefit_years([donor_id], {year}).get((donor_id, year))
-    if row is None:
-        if not extra_minor:
-            return None
-        row = BenefitYear(year, _donations_in_year(donor_id, year), 0)
-    row = BenefitYear(row.tax_year, row.donations_minor, row.benefits_minor + extra_minor)
-    return row if row.over else None
-
-
-def _donations_in_year(donor_id: int, year: int) -> int:
-    tz = organisation().timezone
-    start, end = rules.tax_year_bounds(year)
-    return db.session.scalar(select(func.coalesce(func.sum(Gift.amount_minor), 0)).where(
-        Gift.donor_id == donor_id, Gift.status == "received", Gift.currency == "GBP",
-        Gift.received_at >= local_midnight(start, tz), Gift.received_at < local_midnight(end + timedelta(days=1), tz)))
-
-
-def benefits_between(donor_id: int, start: date, end: date) -> int:
-    """The value of benefits a donor received from `start` to `end` inclusive."""
-    return db.session.scalar(select(func.coalesce(func.sum(Benefit.value_minor), 0)).where(
-        Benefit.donor_id == donor_id, Benefit.received_on >= start, Benefit.received_on <= end))
-
-
 def on_redemption(touchpoint) -> None:
     """A redeemed reward with a value becomes a benefit; if it takes the donor over the limit for the tax year
     while they have Gift Aid, staff get a task (their gifts that year stop being claimable)."""
@@ -316,163 +238,6 @@ def on_redemption(touchpoint) -> None:
 
 
 # ---------------------------------------------------------------- eligibility
-
-@dataclass(slots=True)
-class GiftFacts:
-    id: int
-    donor_id: int
-    amount_minor: int
-    currency: str
-    received_on: date
-    status: str
-    method: str
-    campaign: str
-    donor_kind: str
-
-
-@dataclass(slots=True)
-class Assessment:
-    gift_id: int
-    reason: str | None  # None: eligible
-    claim_id: int | None = None
-
-    @property
-    def eligible(self) -> bool:
-        return self.reason is None
-
-    @property
-    def reason_text(self) -> str:
-        if self.reason is None:
-            return "Eligible"
-        text = rules.REASONS[self.reason]
-        return f"{text} (claim #{self.claim_id})" if self.claim_id and self.reason in ("claimed", "in_draft") else text
-
-
-@dataclass
-class EligibilityContext:
-    declarations: dict[int, list[rules.DeclarationTerms]] = field(default_factory=dict)
-    excluded: set[int] = field(default_factory=set)
-    claims: dict[int, tuple[int, str]] = field(default_factory=dict)  # gift id -> (claim id, status)
-    over_limit: set[tuple[int, int]] = field(default_factory=set)  # (donor id, tax year)
-
-
-def assess(gift: GiftFacts, context: EligibilityContext) -> Assessment:
-    """Eligible, or the first reason it is not, in the order a finance officer checks."""
-    if gift.status == "refunded":
-        return Assessment(gift.id, "refunded")
-    if gift.status != "received":
-        return Assessment(gift.id, "not_received")
-    if gift.currency != "GBP":
-        return Assessment(gift.id, "currency")
-    if gift.donor_kind != "individual":
-        return Assessment(gift.id, "organisation")
-    if gift.id in context.excluded:
-        return Assessment(gift.id, "company")
-    if gift.method == "payroll":
-        return Assessment(gift.id, "payroll")
-    if gift.id in context.claims:
-        claim_id, status = context.claims[gift.id]
-        return Assessment(gift.id, "claimed" if status == "submitted" else "in_draft", claim_id)
-    reason = rules.declaration_reason(context.declarations.get(gift.donor_id, []), gift.id, gift.received_on)
-    if reason:
-        return Assessment(gift.id, reason)
-    if (gift.donor_id, rules.tax_year(gift.received_on)) in context.over_limit:
-        return Assessment(gift.id, "benefits")
-    return Assessment(gift.id, None)
-
-
-_DECLARATION_COLUMNS = (Declaration.donor_id, Declaration.scope, Declaration.method, Declaration.made_on,
-                       Declaration.gift_id, Declaration.cancelled_on, Declaration.confirmation_sent_at)
-_CLAIMED = select(ClaimGift.gift_id, Claim.id, Claim.status).join(Claim, Claim.id == ClaimGift.claim_id)
-
-
-def _add_declarations(context: EligibilityContext, rows) -> None:
-    for row in rows:
-        sent = row.confirmation_sent_at.date() if row.confirmation_sent_at else None
-        context.declarations.setdefault(row.donor_id, []).append(
-            rules.DeclarationTerms(row.scope, row.method, row.made_on, row.gift_id, row.cancelled_on, sent))
-
-
-def load_context(donor_ids: list[int], gift_ids: list[int], years: set[int]) -> EligibilityContext:
-    """Everything assess() needs for a few gifts (a donor's page, a receipt)."""
-    context = EligibilityContext()
-    _add_declarations(context, db.session.execute(select(*_DECLARATION_COLUMNS).where(Declaration.donor_id.in_(donor_ids))))
-    context.over_limit = {key for key, year in benefit_years(donor_ids, years).items() if year.over}
-    context.claims = {g: (c, s) for g, c, s in db.session.execute(_CLAIMED.where(ClaimGift.gift_id.in_(gift_ids)))}
-    context.excluded = set(db.session.scalars(select(GiftExclusion.gift_id).where(GiftExclusion.gift_id.in_(gift_ids))))
-    return context
-
-
-def load_context_between(received_from: datetime, received_before: datetime, years: set[int]) -> EligibilityContext:
-    """Everything assess() needs for every gift received in a period (a claim, the monthly figures): whole
-    tables or joins on the period, never long lists of ids."""
-    context = EligibilityContext()
-    _add_declarations(context, db.session.execute(select(*_DECLARATION_COLUMNS)))
-    context.over_limit = {key for key, year in benefit_years(None, years).items() if year.over}
-    in_period = and_(Gift.received_at >= received_from, Gift.received_at < received_before)
-    context.claims = {g: (c, s) for g, c, s in db.session.execute(
-        _CLAIMED.join(Gift, Gift.id == ClaimGift.gift_id).where(in_period))}
-    context.excluded = set(db.session.scalars(
-        select(GiftExclusion.gift_id).join(Gift, Gift.id == GiftExclusion.gift_id).where(in_period)))
-    return context
-
-
-def _facts_query():
-    return select(Gift.id, Gift.donor_id, Gift.amount_minor, Gift.currency, Gift.received_at, Gift.status, Gift.method,
-                  Gift.campaign, Donor.kind).join(Donor, Donor.id == Gift.donor_id)
-
-
-def _facts(rows, tz: str) -> list[GiftFacts]:
-    local_day = local_day_of(tz)
-    return [GiftFacts(r[0], r[1], r[2], r[3], local_day(r[4]), r[5], r[6], r[7], r[8]) for r in rows]
-
-
-@dataclass
-class PeriodGifts:
-    """The received gifts of a period from donors with a declaration, and how many others there were."""
-
-    facts: list[GiftFacts]
-    context: EligibilityContext
-    undeclared: dict[str, int]  # reason key -> gifts of donors who never made a declaration
-
-
-def gifts_between(received_from: datetime, received_before: datetime, *, currency: str | None = None) -> PeriodGifts:
-    """Only donors with a declaration can have an eligible gift, so only their gifts are read one by one (a
-    semi-join, no lists of ids); the rest are counted by SQL, as organisations' or undeclared gifts."""
-    tz = organisation().timezone
-    declared = select(Declaration.donor_id)
-    in_period = [Gift.received_at >= received_from, Gift.received_at < received_before, Gift.status == "received"]
-    if currency:
-        in_period.append(Gift.currency == currency)
-    rows = db.session.execute(select(Gift.id, Gift.donor_id, Gift.amount_minor, Gift.currency, Gift.received_at,
-                                     Gift.status, Gift.method, Gift.campaign)
-                              .where(*in_period, Gift.donor_id.in_(declared))).all()
-    not_individual = set(db.session.scalars(select(Donor.id).where(Donor.kind != "individual",
-                                                                   Donor.id.in_(declared))))
-    local_day = local_day_of(tz)
-    facts = [GiftFacts(r[0], r[1], r[2], r[3], local_day(r[4]), r[5], r[6], r[7],
-                       "organisation" if r[1] in not_individual else "individual") for r in rows]
-    count = select(func.count()).select_from(Gift).where(*in_period, ~Gift.donor_id.in_(declared))
-    everyone = db.session.scalar(count)
-    organisations = db.session.scalar(count.where(Gift.donor_id.in_(select(Donor.id).where(Donor.kind != "individual"))))
-    undeclared = {key: n for key, n in (("organisation", organisations), ("no_declaration", everyone - organisations)) if n}
-    context = load_context_between(received_from, received_before, {rules.tax_year(f.received_on) for f in facts})
-    return PeriodGifts(facts, context, undeclared)
-
-
-def assess_gifts(gift_ids: list[int]) -> dict[int, Assessment]:
-    """Eligibility of some gifts (a donor's list, a receipt)."""
-    if not gift_ids:
-        return {}
-    facts = _facts(db.session.execute(_facts_query().where(Gift.id.in_(gift_ids))).all(), organisation().timezone)
-    context = load_context(sorted({f.donor_id for f in facts}), [f.id for f in facts],
-                           {rules.tax_year(f.received_on) for f in facts})
-    return {f.id: assess(f, context) for f in facts}
-
-
-def assess_gift(gift: Gift) -> Assessment:
-    return assess_gifts([gift.id])[gift.id]
-
 
 def exclude_gift(gift: Gift, *, actor, excluded: bool = True) -> None:
     """Mark (or unmark) a gift as paid by a company. Commits."""
@@ -511,17 +276,9 @@ def template_tokens(donor_ids: list[int]) -> dict[int, dict[str, str]]:
     return {donor_id: {"gift_aid_declared": "yes" if donor_id in declared else "no"} for donor_id in donor_ids}
 
 
-def local_today() -> date:
-    """Today in the organisation's time zone: declarations, tax years and months are counted in it."""
-    return to_local(utcnow(), organisation().timezone).date()
-
-
-
 def seed_demo_declarations(share_percent: int) -> int:
     """Demo data: UK Gift Aid on, and past-and-future paper declarations (made when each donor joined) for every
     donor whose id falls in the share; donors who already have one are left alone. Commits."""
-    from sqlalchemy import insert
-
     update_settings(scheme_key="uk_gift_aid", hmrc_reference=settings().hmrc_reference)
     text = wording("past_and_future")
     rows = [dict(donor_id=donor_id, scope="past_and_future", method="paper", wording_version=WORDING_VERSION,

@@ -7,7 +7,6 @@ from markupsafe import Markup
 
 from portal.auth.access import require_donor, require_staff, roles_required
 from portal.donors.services import get_donor
-from portal.extensions import db
 from portal.giving import services as giving
 from portal.giving.models import Gift
 from portal.loyalty import services as loyalty
@@ -17,6 +16,7 @@ from portal.taxrelief import claims, rules, services
 from portal.taxrelief.forms import (CancelForm, ClaimRangeForm, DonorDeclarationForm, GiftDeclarationForm,
                                     RewardValueForm, SettingsForm, StaffDeclarationForm)
 from portal.timeutil import to_local
+from portal.web import get_or_404
 
 staff_bp = Blueprint("giftaid", __name__, url_prefix="/staff/gift-aid")
 staff_bp.before_request(require_staff)
@@ -47,8 +47,7 @@ def index():
 def refresh_figures():
     if not CancelForm().validate_on_submit():
         abort(400)
-    claims.refresh_figures_soon()
-    db.session.commit()
+    claims.refresh_figures_now()
     flash("The monthly figures are being recalculated.", "info")
     return redirect(url_for("giftaid.index"), code=303)
 
@@ -192,9 +191,7 @@ def cancel_declaration(declaration_id: int):
 @staff_bp.route("/gifts/<int:gift_id>/<any(company, personal):paid_by>", methods=["POST"])
 @roles_required("fundraiser")
 def mark_gift(gift_id: int, paid_by: str):
-    gift = db.session.get(Gift, gift_id)
-    if gift is None:
-        abort(404)
+    gift = get_or_404(Gift, gift_id)
     if not CancelForm().validate_on_submit():
         abort(400)
     services.exclude_gift(gift, actor=current_user, excluded=paid_by == "company")
@@ -277,9 +274,7 @@ def me_gift():
         abort(404)
     donor = _own_donor()
     form = GiftDeclarationForm()
-    gift = db.session.get(Gift, int(form.gift_id.data)) if (form.gift_id.data or "").isdigit() else None
-    if gift is None or gift.donor_id != donor.id:
-        abort(404)
+    gift = get_or_404(Gift, int(form.gift_id.data) if (form.gift_id.data or "").isdigit() else None, donor_id=donor.id)
     if form.validate_on_submit():
         try:
             services.make_declaration(donor.id, scope=form.scope.data, method="online", gift_id=gift.id,

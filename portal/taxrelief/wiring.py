@@ -1,7 +1,17 @@
-"""Connects tax relief to the rest of the app through the existing registries (no other domain imports it)."""
+"""Connects tax relief to the rest of the app through the existing registries (no other domain imports it).
+
+Loaded only by the package's init_app, when the app is built, so it imports the pages, jobs and commands at the top."""
 from __future__ import annotations
 
 from flask import Flask
+
+from portal import schedule, web
+from portal.engagement import services as engagement
+from portal.journey import reactors
+from portal.journey.services import KINDS, Kind
+from portal.support.services import register_source
+from portal.taxrelief import claims, import_columns, services, tasks, views
+from portal.taxrelief.cli import gift_aid_cli
 
 INVITE_TEMPLATE = {
     "key": "gift_aid_invite", "name": "Gift Aid invitation", "category": "marketing",
@@ -38,13 +48,6 @@ INVITE_WORKFLOW = (
 
 
 def init_app(app: Flask) -> None:
-    from portal import schedule, web
-    from portal.journey import reactors
-    from portal.journey.services import KINDS, Kind
-    from portal.support.services import register_source
-    from portal.taxrelief import claims, import_columns, services, tasks, views
-    from portal.taxrelief.cli import gift_aid_cli
-
     KINDS.setdefault("gift_aid_declared", Kind("Gift Aid declaration made", "giving", "£"))
     KINDS.setdefault("gift_aid_cancelled", Kind("Gift Aid declaration cancelled", "giving", "£"))
     reactors.register("gift-aid-benefits", services.on_redemption, kinds=["points_redeemed"])
@@ -70,9 +73,6 @@ def init_app(app: Flask) -> None:
 
 def _connect_to_engagement() -> None:
     """Segments can select on declarations and unclaimed gifts; a shipped workflow invites donors to declare."""
-    from portal.engagement import services as engagement
-    from portal.taxrelief import services
-
     engagement.register_field("gift_aid_declared", "Has a Gift Aid declaration", "boolean",
                             services.has_declaration_expression, group="Gift Aid",
                             help="A declaration in force for future gifts")

@@ -13,6 +13,8 @@ from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import Boolean, DateTime, Integer, String, and_, cast, func, literal, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from portal import jobs
 from portal.donors.models import Donor
@@ -62,13 +64,28 @@ def audience(segment: Segment, category: str, *, now=None) -> dict[str, int]:
     return result
 
 
-def start_bulk_send(template: EmailTemplate, segment: Segment, *, actor=None, name: str = "") -> BulkSend:
-    """Copy the template and queue the send; the recipients are written by a job after this commits."""
+def chosen(template_id: int | None, segment_id: int | None) -> tuple[EmailTemplate | None, Segment | None]:
+    """The template and segment a send form names, each None when not chosen or gone."""
+    return (db.session.get(EmailTemplate, template_id) if template_id else None,
+            db.session.get(Segment, segment_id) if segment_id else None)
+
+
+def _check_sendable(template: EmailTemplate, segment: Segment) -> None:
     problems = templating.check(template.subject, template.html_body, template.text_body)
     if problems:
         raise BulkSendError("The template has errors; fix them before sending.")
     if not audience(segment, template.category)["recipients"]:
         raise BulkSendError("Nobody in this segment can receive this email.")
+
+
+def start_bulk_send(template: EmailTemplate, segment: Segment, *, actor=None, name: str = "") -> BulkSend:
+    """Copy the template, queue the send and commit; the recipients are written by a job after the commit.
+    A BulkSendError (a template with errors, nobody to send to) rolls the transaction back."""
+    try:
+        _check_sendable(template, segment)
+    except BulkSendError:
+        db.session.rollback()
+        raise
     send = BulkSend(template_id=template.id, segment_id=segment.id, name=(name.strip() or f"{template.name} → {segment.name}")[:200],
                     category=template.category, subject=template.subject, html_body=template.html_body,
                     text_body=template.text_body, created_by_id=getattr(actor, "id", None))
@@ -99,11 +116,7 @@ def _write_recipients(send: BulkSend) -> None:
         source = source.where(_can_receive_marketing(), _under_weekly_cap(now))
     columns = ["donor_id", "to_email", "subject", "text_body", "category", "purpose", "idempotency_key", "message_id",
                "status", "attempts", "last_error", "next_attempt_at", "created_at", "bulk_send_id", "needs_render"]
-    dialect = db.session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert = postgresql_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
     db.session.execute(insert(EmailMessage).from_select(columns, source).on_conflict_do_nothing())
 
 

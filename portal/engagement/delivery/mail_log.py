@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from flask import url_for
 from sqlalchemy import Select, func, or_, select
 
+from portal.donors.models import Donor
 from portal.engagement.models import CATEGORIES, MESSAGE_STATUSES, BulkSend, EmailMessage, Workflow
 from portal.extensions import db
 from portal.params import parse_id
@@ -90,3 +92,13 @@ def source_of(message: EmailMessage) -> tuple[str, str | None]:
         if send is not None:
             return f"Send “{send.name}”", url_for("mail.send", send_id=send.id)
     return (message.purpose.replace("_", " ").capitalize() or "Sent by the portal"), None
+
+
+def donor_of(message: EmailMessage) -> Donor | None:
+    return db.session.get(Donor, message.donor_id) if message.donor_id else None
+
+
+def sent_since(moment: datetime) -> int:
+    """Messages handed to the mail server (or stored, without one) since `moment`."""
+    return db.session.scalar(select(func.count()).select_from(EmailMessage)
+                             .where(EmailMessage.sent_at >= moment, EmailMessage.status.in_(("sent", "stored")))) or 0

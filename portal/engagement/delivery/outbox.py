@@ -39,6 +39,7 @@ from portal.journey.services import TouchpointWriter
 from portal.mail import (HEADER_NAME, ConnectionLost, PermanentDeliveryError, SmtpConnection, TemporaryDeliveryError,
                          build_message, envelope_sender, parse_mail_url)
 from portal.timeutil import utcnow
+from portal.tokens import HIDDEN_LINK, open_sealed_link, unsubscribe_url
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,6 @@ CLAIM_RETRY_PAUSES = (0.5, 1, 2, 4, 8, None)  # seconds between attempts to clai
 
 def marketing_headers(donor_id: int) -> dict[str, str]:
     """RFC 2369 + RFC 8058: mail clients show an unsubscribe button that POSTs to our signed link."""
-    from portal.tokens import unsubscribe_url
-
     return {"List-Unsubscribe": f"<{unsubscribe_url(donor_id)}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
 
 
@@ -171,8 +170,6 @@ def claim(message_ids: list[int], token: str) -> list[Outgoing]:
 def bodies_for_recipient(message: Outgoing | EmailMessage) -> tuple[str, str | None]:
     """The text and HTML bodies as the recipient gets them: an account email's link is signed and put in
     place of HIDDEN_LINK here, on the way to the mail server, and never written back."""
-    from portal.tokens import HIDDEN_LINK, open_sealed_link
-
     if not message.sealed_link:
         return message.text_body, message.html_body
     link = open_sealed_link(message.sealed_link)

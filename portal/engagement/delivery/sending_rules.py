@@ -11,8 +11,17 @@ def current() -> EngagementSettings:
     return settings_row(EngagementSettings)
 
 
+def for_editing() -> EngagementSettings:
+    """The row the sending-rules form shows, created with its defaults and committed on first use."""
+    row = current()
+    db.session.commit()
+    return row
+
+
 def update(*, marketing_weekly_cap: int, track_opens: bool, track_clicks: bool, actor=None) -> EngagementSettings:
+    """Commits; a SettingsError names the field at fault and rolls the transaction back."""
     if not 1 <= marketing_weekly_cap <= 50:
+        db.session.rollback()
         raise SettingsError("Choose between 1 and 50 marketing emails a week.", "marketing_weekly_cap")
     row = current()
     before = audit.snapshot(row, ("marketing_weekly_cap", "track_opens", "track_clicks"))

@@ -1,4 +1,4 @@
-"""Segments: trees of conditions over donor fields, compiled to one SQL query; views for the builder.
+"""Segments: trees of conditions over donor fields, compiled to one SQL query; the pages with the condition builder.
 
 Owns segments.
 Offers register_field and members_select through engagement.services.

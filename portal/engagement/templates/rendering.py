@@ -30,7 +30,12 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
 from sqlalchemy import func, select
 
+from portal.donors.models import Donor, Tag, donor_interests
 from portal.extensions import db
+from portal.giving.models import DonorStats, Gift, RecurringPlan
+from portal.money import format_money
+from portal.settings.services import organisation
+from portal.tokens import external_url, unsubscribe_url
 
 TokenProvider = Callable[[list[int]], dict[int, dict[str, Any]]]
 
@@ -321,12 +326,6 @@ def _join_words(words: list[str]) -> str:
 
 def _donor_tokens(donor_ids: list[int]) -> dict[int, dict[str, Any]]:
     """The built-in tokens for a batch: five queries however many donors."""
-    from portal.donors.models import Donor, Tag, donor_interests
-    from portal.giving.models import DonorStats, Gift, RecurringPlan
-    from portal.money import format_money
-    from portal.settings.services import organisation
-    from portal.tokens import external_url
-
     currency = organisation().currency
     values: dict[int, dict[str, Any]] = {}
     rows = db.session.execute(
@@ -376,16 +375,12 @@ def _donor_tokens(donor_ids: list[int]) -> dict[int, dict[str, Any]]:
 
 
 def _organisation_tokens() -> dict[str, str]:
-    from portal.settings.services import organisation
-
     org = organisation()
     return {"organisation_name": org.name, "impact_line": org.impact_line, "support_email": org.support_email}
 
 
 def contexts_for(donor_ids: Iterable[int], *, with_unsubscribe: bool = True) -> dict[int, dict[str, str]]:
     """Every token's value for each donor: providers' values, then the fallback; all strings."""
-    from portal.tokens import unsubscribe_url
-
     ids = sorted(set(donor_ids))
     merged: dict[int, dict[str, Any]] = {donor_id: {} for donor_id in ids}
     for chunk_start in range(0, len(ids), 1000):

@@ -11,37 +11,46 @@ Executing a step first moves the run past it with a guarded UPDATE (only one wor
 performs the step, then commits both together. Steps write only to the database: an email step
 adds an outbox row with an idempotency key made of the run and step.
 
-Steps come from a registry, so other domains can add theirs:
-
-    register_step(kind, label, handler, options=(StepOption(...), ...), describe=...)
-
-`handler(ctx: StepContext) -> StepResult` may only add to `db.session` (never commit), and must be
-idempotent by `ctx.key` (the same run and step). See `_send_email` for an example.
+Triggers are in triggers.py, the step registry and the built-in steps in steps.py, and what the pages
+report in reporting.py; this module edits workflows, enters donors and runs the due steps.
 """
 from __future__ import annotations
 
+import functools
 import logging
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, Callable
+from typing import Any
 
 from flask import url_for
-from sqlalchemy import and_, case, exists, extract, func, select, update
+from sqlalchemy import and_, exists, extract, func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from portal import jobs
 from portal.auth.models import STAFF_ROLES
 from portal.donors.models import Donor
-from portal.engagement.delivery import outbox, tracking
+from portal.engagement.models import EmailTemplate, Segment, Workflow, WorkflowRun, WorkflowRunStep, WorkflowStep
 from portal.engagement.segments import services as segments
 from portal.engagement.templates import rendering as templating
-from portal.engagement.delivery import sending_rules as engagement_settings
-from portal.engagement.models import (EmailMessage, EmailTemplate, Segment, Workflow, WorkflowRun, WorkflowRunStep,
-                                      WorkflowStep)
+from portal.engagement.workflows.reporting import (RunPage, StepStats, WorkflowStats, all_workflows, runs_for_donor, runs_page,
+                                                   step_stats, workflow_stats)
+from portal.engagement.workflows.steps import STEPS, StepContext, StepKind, StepOption, StepResult, register_step
+from portal.engagement.workflows.triggers import TRIGGERS, Trigger, renewal_occurrence, touchpoint_kinds
 from portal.extensions import db
-from portal.giving.models import DonorStats, Gift, RecurringPlan
+from portal.giving.models import DonorStats, RecurringPlan
 from portal.journey.models import Touchpoint
-from portal.sql import plus_days
-from portal.timeutil import utcnow
+from portal.settings.services import organisation
+from portal.timeutil import to_local, utcnow
+
+__all__ = [
+    "TRIGGERS", "Trigger", "renewal_occurrence", "touchpoint_kinds",
+    "STEPS", "StepContext", "StepKind", "StepOption", "StepResult", "register_step",
+    "RunPage", "StepStats", "WorkflowStats", "all_workflows", "runs_for_donor", "runs_page", "step_stats", "workflow_stats",
+    "describe_run", "WorkflowError", "save_workflow", "clean_step_config", "add_step", "update_step", "remove_step",
+    "move_step", "set_enabled", "delete_workflow", "enabled_count", "donor_to_filter_by",
+    "enter", "enter_many", "on_touchpoint", "enter_scheduled_workflows",
+    "due_run_ids", "run_due_workflow_steps", "advance_runs", "advance_run",
+]
 
 log = logging.getLogger(__name__)
 
@@ -50,175 +59,12 @@ MAX_TRIGGER_AGE = timedelta(days=14)
 RETRY_FAILED_STEP_AFTER = timedelta(hours=1)
 
 
-# ---------------------------------------------------------------- triggers
-
-@dataclass(frozen=True)
-class Trigger:
-    key: str
-    label: str
-    touchpoint_kind: str | None = None  # None: a scheduled trigger
-    days_label: str = ""  # set when the trigger needs N days
-
-    @property
-    def scheduled(self) -> bool:
-        return self.touchpoint_kind is None
-
-    def describe(self, days: int | None) -> str:
-        return self.label.replace("…", f"{days:,}") if self.days_label else self.label
-
-
-TRIGGERS: dict[str, Trigger] = {t.key: t for t in (
-    Trigger("donor_created", "A supporter is added", "donor_created"),
-    Trigger("gift_received", "A gift is received", "gift_received"),
-    Trigger("first_gift", "A donor makes their first gift", "gift_received"),
-    Trigger("plan_started", "Regular giving starts", "plan_started"),
-    Trigger("plan_cancelled", "Regular giving is cancelled", "plan_cancelled"),
-    Trigger("tier_changed", "Loyalty tier changes", "tier_changed"),
-    Trigger("ticket_closed", "A support ticket is closed", "ticket_closed"),
-    Trigger("survey_answered", "A survey is answered", "survey_answered"),
-    Trigger("inactive", "No activity for … days", days_label="Days without activity"),
-    Trigger("birthday", "It is the donor's birthday"),
-    Trigger("renewal_due", "A sponsorship or membership renews in … days", days_label="Days before renewal"),
-    Trigger("no_gift_since", "No gift for … days", days_label="Days since the last gift"),
-)}
-
-
-def touchpoint_kinds() -> set[str]:
-    return {t.touchpoint_kind for t in TRIGGERS.values() if t.touchpoint_kind}
-
-
-# ---------------------------------------------------------------- the step registry
-
-@dataclass(frozen=True)
-class StepOption:
-    name: str
-    label: str
-    type: str = "text"  # text | number | template | role | tag
-    required: bool = True
-    help: str = ""
-
-
-@dataclass
-class StepContext:
-    run: WorkflowRun
-    step: WorkflowStep
-    workflow: Workflow
-    donor: Donor
-    now: datetime
-
-    @property
-    def config(self) -> dict:
-        return self.step.config or {}
-
-    @property
-    def key(self) -> str:
-        """Idempotency key for whatever the step creates: the same run and step, the same thing."""
-        return f"workflow:{self.run.id}:{self.step.id}"
-
-
-@dataclass
-class StepResult:
-    outcome: str  # emailed | done | skipped
-    detail: str = ""
-    email_message_id: int | None = None
-
-
-@dataclass(frozen=True)
-class StepKind:
-    kind: str
-    label: str
-    handler: Callable[[StepContext], StepResult]
-    options: tuple[StepOption, ...] = ()
-    describe: Callable[[dict], str] | None = None
-
-    def summary(self, config: dict) -> str:
-        return self.describe(config or {}) if self.describe else self.label
-
-
-STEPS: dict[str, StepKind] = {}
-
-
-def register_step(kind: str, label: str, handler: Callable[[StepContext], StepResult], *,
-                  options: tuple[StepOption, ...] | list[StepOption] = (), describe: Callable[[dict], str] | None = None) -> None:
-    """Add a kind of workflow step (e.g. loyalty's "award points"): see the module docstring."""
-    STEPS[kind] = StepKind(kind, label, handler, tuple(options), describe)
-
-
-def _template_name(template_id) -> str:
-    template = db.session.get(EmailTemplate, template_id) if isinstance(template_id, int) else None
-    return template.name if template else "a deleted template"
-
-
-def _send_email(ctx: StepContext) -> StepResult:
-    template = db.session.get(EmailTemplate, ctx.config.get("template_id") or 0)
-    if template is None:
-        return StepResult("skipped", "The email template was deleted.")
-    donor = ctx.donor
-    if not donor.email:
-        return StepResult("skipped", "No email address.")
-    if template.category == "marketing":
-        if not donor.can_receive_marketing:
-            return StepResult("skipped", "No marketing consent.")
-        cap = engagement_settings.current().marketing_weekly_cap
-        if outbox.marketing_sent_since(donor.id, ctx.now - timedelta(days=7)) >= cap:
-            return StepResult("skipped", f"Weekly limit of {cap} marketing emails reached.")
-    try:
-        rendered = templating.render_for_donor(templating.Content.of(template), donor.id)
-    except templating.TemplateLimitError as exc:  # retrying would hit the same limit: skip with the reason
-        return StepResult("skipped", f"Could not be personalised: {exc}"[:300])
-    message = outbox.queue_email(donor.email, rendered.subject, rendered.text_body, html_body=rendered.html_body,
-                                 donor_id=donor.id, category=template.category, purpose=f"workflow:{ctx.workflow.id}",
-                                 idempotency_key=ctx.key)
-    if message.status == "skipped":
-        return StepResult("skipped", message.last_error[:300], message.id)
-    rules = engagement_settings.current()
-    message.html_body = tracking.instrument(message.html_body, message.id, opens=rules.track_opens, clicks=rules.track_clicks)
-    return StepResult("emailed", template.name, message.id)
-
-
-def renewal_occurrence(occurrence_key: str) -> tuple[int, date] | None:
-    """(plan id, renewal date) of a renewal_due run's occurrence key, "renewal:<plan id>:<YYYY-MM-DD>"."""
-    prefix, _, rest = occurrence_key.partition(":")
-    plan_id, _, day = rest.partition(":")
-    if prefix != "renewal" or not plan_id.isdigit():
-        return None
-    try:
-        return int(plan_id), date.fromisoformat(day)
-    except ValueError:
-        return None
-
-
 def describe_run(run_id: int) -> tuple[str, str | None] | None:
     """What a workflow's task says caused it: the workflow, linked."""
     run = db.session.get(WorkflowRun, run_id)
     if run is None:
         return None
     return f"Workflow “{run.workflow.name}”", url_for("workflows.show", workflow_id=run.workflow_id)
-
-
-def _change_tag(add: bool) -> Callable[[StepContext], StepResult]:
-    def handler(ctx: StepContext) -> StepResult:
-        from portal.donors.services import tags_by_name
-
-        name = (ctx.config.get("tag") or "").strip().lower()
-        tag = tags_by_name([name])[0]
-        donor = ctx.donor
-        has = any(t.name == name for t in donor.tags)
-        if add and not has:
-            donor.tags.append(tag)
-        elif not add and has:
-            donor.tags = [t for t in donor.tags if t.name != name]
-        return StepResult("done", f"{'Tagged' if add else 'Untagged'} “{name}”")
-    return handler
-
-
-register_step("send_email", "Send an email", _send_email,
-              options=[StepOption("template_id", "Email template", "template")],
-              describe=lambda c: f"Email “{_template_name(c.get('template_id'))}”")
-register_step("add_tag", "Add a tag", _change_tag(True), options=[StepOption("tag", "Tag", "tag")],
-              describe=lambda c: f"Add the tag “{c.get('tag', '')}”")
-register_step("remove_tag", "Remove a tag", _change_tag(False), options=[StepOption("tag", "Tag", "tag")],
-              describe=lambda c: f"Remove the tag “{c.get('tag', '')}”")
 
 
 # ---------------------------------------------------------------- editing workflows
@@ -243,8 +89,22 @@ def _days(value, label: str, field_name: str, *, required: bool, low: int = 0, h
     return number
 
 
+def _rolled_back_on_error(function):
+    """A WorkflowError rolls the transaction back before it reaches the caller, so nothing half-changed is kept."""
+    @functools.wraps(function)
+    def checked(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except WorkflowError:
+            db.session.rollback()
+            raise
+    return checked
+
+
+@_rolled_back_on_error
 def save_workflow(workflow: Workflow | None, *, name: str, description: str, trigger: str, trigger_days=None,
                   segment_id: int | None = None, reentry_days=None, conversion_days=30) -> Workflow:
+    """Create or update a workflow and commit; a WorkflowError names the field at fault and rolls back."""
     name = name.strip()
     if not name:
         raise WorkflowError("Give the workflow a name.", "name")
@@ -300,7 +160,9 @@ def clean_step_config(kind: str, raw: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
+@_rolled_back_on_error
 def add_step(workflow: Workflow, kind: str, delay_days, config: dict) -> WorkflowStep:
+    """Commits; a WorkflowError rolls back."""
     delay = _days(delay_days, "the delay in days", "delay_days", required=True)
     cleaned = clean_step_config(kind, config)
     position = max((s.position for s in workflow.steps), default=0) + 1
@@ -310,7 +172,9 @@ def add_step(workflow: Workflow, kind: str, delay_days, config: dict) -> Workflo
     return step
 
 
+@_rolled_back_on_error
 def update_step(step: WorkflowStep, delay_days, config: dict) -> WorkflowStep:
+    """Commits; a WorkflowError rolls back the half-changed step."""
     step.delay_days = _days(delay_days, "the delay in days", "delay_days", required=True)
     step.config = clean_step_config(step.kind, config)
     db.session.commit()
@@ -351,6 +215,15 @@ def delete_workflow(workflow: Workflow) -> None:
     db.session.commit()
 
 
+def enabled_count() -> int:
+    return db.session.scalar(select(func.count()).select_from(Workflow).where(Workflow.enabled.is_(True))) or 0
+
+
+def donor_to_filter_by(donor_id: int | None) -> Donor | None:
+    """The donor a workflow's runs are filtered by, if the id names one."""
+    return db.session.get(Donor, donor_id) if isinstance(donor_id, int) else None
+
+
 # ---------------------------------------------------------------- entering
 
 def _first_step(workflow: Workflow) -> WorkflowStep | None:
@@ -388,8 +261,6 @@ def enter_many(workflow: Workflow, donor_ids: list[int], occurrence_key: str, *,
     """Start the workflow for many donors at once (staff adding a list to it), keeping its segment
     condition and re-entry rule; `occurrence_key` names this addition, so repeating it starts nothing
     twice. Adds to the session; the caller commits. Returns how many runs started."""
-    from portal.donors.models import Donor
-
     now = now or utcnow()
     first = _first_step(workflow)
     if first is None:
@@ -428,9 +299,6 @@ def on_touchpoint(touchpoint: Touchpoint) -> None:
 
 
 def _local_today(now: datetime) -> date:
-    from portal.settings.services import organisation
-    from portal.timeutil import to_local
-
     return to_local(now, organisation().timezone).date()
 
 
@@ -471,11 +339,7 @@ def _is_leap(year: int) -> bool:
 
 
 def _insert_runs(rows: list[dict]) -> None:
-    dialect = db.session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert = postgresql_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
     for start in range(0, len(rows), 1000):
         db.session.execute(insert(WorkflowRun).values(rows[start:start + 1000]).on_conflict_do_nothing())
 
@@ -577,96 +441,3 @@ def advance_run(run_id: int, held: jobs.HeldJobs) -> int:
             break
         executed += 1
     return executed
-
-
-# ---------------------------------------------------------------- reporting
-
-def _gave_within(donor_column, since_column, days: int):
-    return exists().where(Gift.donor_id == donor_column, Gift.status == "received", Gift.received_at > since_column,
-                          Gift.received_at <= plus_days(since_column, days))
-
-
-@dataclass
-class StepStats:
-    reached: int = 0
-    emailed: int = 0
-    skipped: int = 0
-    opened: int = 0
-    clicked: int = 0
-    converted: int = 0
-
-
-def step_stats(workflow: Workflow) -> dict[int, StepStats]:
-    """Per step, in one query: how many runs reached it, were emailed, opened, clicked, then gave."""
-    rows = db.session.execute(
-        select(WorkflowRunStep.step_id, func.count(),
-               func.sum(case((WorkflowRunStep.outcome == "emailed", 1), else_=0)),
-               func.sum(case((WorkflowRunStep.outcome == "skipped", 1), else_=0)),
-               func.sum(case((EmailMessage.opened_at.is_not(None), 1), else_=0)),
-               func.sum(case((EmailMessage.clicked_at.is_not(None), 1), else_=0)),
-               func.sum(case((_gave_within(WorkflowRun.donor_id, WorkflowRunStep.executed_at, workflow.conversion_days), 1), else_=0)))
-        .join(WorkflowRun, WorkflowRun.id == WorkflowRunStep.run_id)
-        .outerjoin(EmailMessage, EmailMessage.id == WorkflowRunStep.email_message_id)
-        .where(WorkflowRun.workflow_id == workflow.id).group_by(WorkflowRunStep.step_id)
-    ).all()
-    return {row[0]: StepStats(*(int(v or 0) for v in row[1:])) for row in rows}
-
-
-@dataclass
-class WorkflowStats:
-    entered: int = 0
-    active: int = 0
-    completed: int = 0
-    converted: int = 0
-
-
-def workflow_stats(workflow_ids: list[int]) -> dict[int, WorkflowStats]:
-    rows = db.session.execute(
-        select(WorkflowRun.workflow_id, func.count(),
-               func.sum(case((WorkflowRun.status == "active", 1), else_=0)),
-               func.sum(case((WorkflowRun.status == "completed", 1), else_=0)),
-               func.sum(case((_gave_within(WorkflowRun.donor_id, WorkflowRun.entered_at, Workflow.conversion_days), 1), else_=0)))
-        .join(Workflow, Workflow.id == WorkflowRun.workflow_id)
-        .where(WorkflowRun.workflow_id.in_(workflow_ids)).group_by(WorkflowRun.workflow_id)
-    ).all()
-    stats = {workflow_id: WorkflowStats() for workflow_id in workflow_ids}
-    for row in rows:
-        stats[row[0]] = WorkflowStats(*(int(v or 0) for v in row[1:]))
-    return stats
-
-
-@dataclass
-class RunPage:
-    runs: list[WorkflowRun]
-    total: int
-    page: int
-    pages: int
-    filters: dict = field(default_factory=dict)
-
-
-def runs_page(workflow: Workflow, *, page: int = 1, per_page: int = 25, status: str = "", donor_id: int | None = None) -> RunPage:
-    query = select(WorkflowRun).where(WorkflowRun.workflow_id == workflow.id)
-    if status in ("active", "completed"):
-        query = query.where(WorkflowRun.status == status)
-    if donor_id:
-        query = query.where(WorkflowRun.donor_id == donor_id)
-    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    pages = max(1, -(-total // per_page))
-    page = min(max(1, page), pages)
-    runs = db.session.scalars(query.order_by(WorkflowRun.entered_at.desc(), WorkflowRun.id.desc())
-                              .limit(per_page).offset((page - 1) * per_page)).all()
-    return RunPage(list(runs), total, page, pages, {"status": status, "donor_id": donor_id})
-
-
-def runs_for_donor(donor_id: int, limit: int = 10) -> list[WorkflowRun]:
-    return list(db.session.scalars(select(WorkflowRun).where(WorkflowRun.donor_id == donor_id)
-                                   .order_by(WorkflowRun.entered_at.desc(), WorkflowRun.id.desc()).limit(limit)))
-
-
-def all_workflows() -> list[Workflow]:
-    return list(db.session.scalars(select(Workflow).order_by(Workflow.enabled.desc(), Workflow.name)))
-
-
-def workflows_using(template: EmailTemplate) -> list[Workflow]:
-    return [step.workflow for step in db.session.scalars(select(WorkflowStep).where(WorkflowStep.kind == "send_email"))
-            if (step.config or {}).get("template_id") == template.id]

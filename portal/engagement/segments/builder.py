@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from portal.engagement.segments.services import FIELDS
+from portal.engagement.segments.fields import FIELDS
 from portal.money import minor_to_input
 
 _KEY = re.compile(r"^(\d{1,3})(?:\.(\d{1,3}))?\.(field|op|value|match)$")
