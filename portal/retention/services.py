@@ -24,6 +24,7 @@ from portal.timeutil import utcnow
 BOUNCE_DAYS = 180
 RENEWING_PLAN_KINDS = ("sponsorship", "membership")  # a recurring gift's "renewal" is just its next payment
 NOT_CONTACT = ("email_sent",)  # mail we send is not the donor being in touch with us
+CHECK_INS_PER_DAY = 20  # a day's work for the team, not the whole window's backlog at once
 
 
 class RetentionError(ValueError):
@@ -562,19 +563,30 @@ def _due_check_ins(now: datetime, levels: RiskSettings) -> list[Due]:
 
 
 def run_check_ins(now: datetime | None = None) -> dict[str, int]:
-    """Create the check-ins that have come due (task and/or email), each exactly once."""
+    """Create the check-ins that have come due (task and/or email), each exactly once, soonest first.
+
+    At most CHECK_INS_PER_DAY are created a day, however often it runs: the first run, or a wider window, finds
+    weeks of occasions at once (first gifts on record cluster where the records begin), and the rest wait for
+    the next day's run, still ahead of their day. A renewal or anniversary whose day is today can't wait, so it
+    is never held back."""
     now = now or utcnow()
     levels = settings()
-    due = _due_check_ins(now, levels)
+    due = sorted(_due_check_ins(now, levels), key=lambda item: (item.due_on, item.key))
     known: set[str] = set()
     keys = [item.key for item in due]
     for start in range(0, len(keys), 500):
         known |= set(db.session.scalars(select(CheckIn.key).where(CheckIn.key.in_(keys[start:start + 500]))))
     counts = {reason: 0 for reason in CHECK_IN_REASONS}
+    created = db.session.scalar(select(func.count()).select_from(CheckIn)
+                                .where(CheckIn.created_at >= datetime.combine(now.date(), time())))
     for item in due:
-        if item.key not in known:
-            _check_in(item, now, levels)
-            counts[item.reason] += 1
+        if item.key in known:
+            continue
+        if created >= CHECK_INS_PER_DAY and (item.reason == "major" or item.due_on > now.date()):
+            continue
+        _check_in(item, now, levels)
+        counts[item.reason] += 1
+        created += 1
     db.session.commit()
     return counts
 
