@@ -11,7 +11,7 @@ from portal.donors.models import Donor
 from portal.extensions import db
 from portal.giving.models import DonorStats
 from portal.retention.models import ALERT_STATUSES, Alert, RiskHistory, RiskScore
-from portal.retention.scoring import reasons, recompute_donor
+from portal.retention.scoring import Reason, reasons, recompute_donor
 from portal.retention.signals import SIGNALS, RetentionError, settings
 from portal.settings.services import organisation
 from portal.support import services as support
