@@ -2,6 +2,7 @@
 follow-up a low score deserves."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Mapping
@@ -108,6 +109,17 @@ class SurveyValues:
     periodic_months: int = 0
 
 
+@contextmanager
+def _undone_if_refused():
+    """A rule broken half-way through leaves the survey or question half-changed: undo that before the form
+    is shown again, so nothing refused is saved by a later commit."""
+    try:
+        yield
+    except FeedbackError:
+        db.session.rollback()
+        raise
+
+
 def _apply(survey: Survey, values: SurveyValues) -> None:
     if not values.name.strip():
         raise FeedbackError("Give the survey a name.", "name")
@@ -137,9 +149,10 @@ def create_survey(kind: str, values: SurveyValues) -> Survey:
 
 
 def update_survey(survey: Survey, values: SurveyValues) -> Survey:
-    if values.active and not survey.questions:
-        raise FeedbackError("Add at least one question before switching the survey on.", "active")
-    _apply(survey, values)
+    with _undone_if_refused():
+        if values.active and not survey.questions:
+            raise FeedbackError("Add at least one question before switching the survey on.", "active")
+        _apply(survey, values)
     db.session.commit()
     return survey
 
@@ -183,14 +196,16 @@ def _apply_question(question: SurveyQuestion, values: QuestionValues) -> None:
 
 def add_question(survey: Survey, values: QuestionValues) -> SurveyQuestion:
     question = SurveyQuestion(position=max((q.position for q in survey.questions), default=0) + 1)
-    _apply_question(question, values)
+    with _undone_if_refused():
+        _apply_question(question, values)
     survey.questions.append(question)
     db.session.commit()
     return question
 
 
 def update_question(question: SurveyQuestion, values: QuestionValues) -> SurveyQuestion:
-    _apply_question(question, values)
+    with _undone_if_refused():
+        _apply_question(question, values)
     db.session.commit()
     return question
 
@@ -499,7 +514,11 @@ def submit_response(invitation: SurveyInvitation, data: Mapping[str, str], *, ch
     now = now or utcnow()
     locked = db.session.scalar(select(SurveyInvitation).where(SurveyInvitation.id == invitation.id)
                                .with_for_update().execution_options(populate_existing=True))
-    check_open(locked, now)
+    try:
+        check_open(locked, now)
+    except FeedbackError:
+        db.session.rollback()  # let go of the invitation's row lock
+        raise
     survey = locked.survey
     submission = parse_answers(survey, data)
     if submission.errors:
