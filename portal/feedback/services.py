@@ -27,6 +27,19 @@ from portal.feedback.thresholds import (FOLLOW_UP_TEAMS, LAPSED_LOOKBACK_DAYS, L
                                         nps_category, settings, update_settings)
 from portal.timeutil import utcnow
 
+__all__ = [
+    "Submission", "check_open", "field_name", "invitation_from_token", "parse_answers", "submit_response",
+    "after_gift", "after_plan_ended", "after_ticket_closed", "due_invitation_count", "follow_up_low_score",
+    "format_answers", "invite", "invite_after_lapsed_plans", "invite_periodically", "run_due", "send_due_invitations",
+    "survey_link", "survey_token",
+    "QuestionValues", "SurveyValues", "add_question", "all_surveys", "create_survey", "get_survey", "move_question",
+    "remove_question", "update_question", "update_survey",
+    "FOLLOW_UP_TEAMS", "LAPSED_LOOKBACK_DAYS", "LATE_EVENT_DAYS", "LINK_DAYS", "MAX_TEXT", "NPS_CATEGORIES",
+    "PERIODIC_BATCH", "SCORE_QUESTIONS", "FeedbackError", "is_low", "nps_category", "settings", "update_settings",
+    "open_invitations", "answered_invitations", "get_invitation", "get_response", "responses_for_donor", "Results",
+    "results", "recent_responses", "low_feedback_donors", "last_score_expression", "send_survey_step",
+]
+
 
 def open_invitations(donor_id: int, now: datetime | None = None) -> list[SurveyInvitation]:
     now = now or utcnow()

@@ -26,6 +26,19 @@ from portal.kb.searches import (PER_PAGE, SEARCH_SETTLE_SECONDS, SESSION_TOUCHED
 from portal.kb.text_sources import register_text_source, text_sources
 from portal.kb.usage import ArticleStats, article_stats, current_vote, recent_views, record_view, vote, voter_key
 
+__all__ = [
+    "ArticleError", "ArticleFilter", "ArticleInput", "SyncReport", "default_content_dir", "get_article",
+    "list_articles", "popular_articles", "preview_html", "published_article", "related_articles", "save_article",
+    "scope_audiences", "set_published", "sync_directory", "topic_tags",
+    "DEFLECTION_WINDOW", "DeflectionFigures", "tickets_avoided",
+    "IndexFollower", "articles_due_for_index", "follow_database", "index_one", "reindex_everything",
+    "PER_PAGE", "SEARCH_SETTLE_SECONDS", "SESSION_TOUCHED_QUERIES", "PendingSearch", "SearchPage", "SearchRecorder",
+    "database_search", "index_readable", "log_search", "search", "search_recorder", "searches_with_no_results",
+    "register_text_source", "text_sources",
+    "ArticleStats", "article_stats", "current_vote", "recent_views", "record_view", "vote", "voter_key",
+    "suggest_for_text", "suggestions_for", "suggested_articles", "articles_read_by", "request_suggestions",
+]
+
 
 def suggest_for_text(text: str, audience: str = "donor", limit: int = 3) -> list[ranking.Hit]:
     """Articles that may answer a piece of free text, such as a ticket subject being typed."""

@@ -28,6 +28,18 @@ from portal.loyalty.rewards import (STARTER_REWARDS, add_starter_rewards, cancel
                                     save_reward)
 from portal.timeutil import utcnow
 
+__all__ = [
+    "adjust", "award_points", "balance", "balance_expression", "earn_for_gift", "lock_account", "on_touchpoint",
+    "points_for_gift", "recompute_all_tiers", "refresh_tier", "reverse_gift", "tier_expression",
+    "BackfillPreview", "award_anniversary_bonuses", "award_birthday_bonuses", "backfill_gift_points",
+    "backfill_preview", "expire_inactive_points",
+    "ACTIVITY_KINDS", "DEFAULT_TIERS", "TIER_KINDS", "LoyaltyError", "delete_tier", "get_tier", "rules", "save_tier",
+    "start_programme", "tier_for", "tiers", "update_rules", "window_start",
+    "STARTER_REWARDS", "add_starter_rewards", "cancel_redemption", "catalogue", "fulfil_redemption", "get_redemption",
+    "get_reward", "redeem", "redemptions", "redemptions_for", "save_reward",
+    "PointsSummary", "points_summary", "LedgerPage", "ledger", "template_tokens", "award_points_step",
+]
+
 
 # ---------------------------------------------------------------- what a donor sees
 
