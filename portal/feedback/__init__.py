@@ -3,29 +3,19 @@
 Owns surveys, survey_questions, survey_invitations, survey_responses, feedback_settings.
 Offers segment fields (latest NPS and CSAT), a 'send a survey' workflow step and touchpoint reactors.
 """
-import click
 from flask import Flask
-from flask.cli import AppGroup
 
-feedback_cli = AppGroup("feedback", help="Surveys.")
-
-
-@feedback_cli.command("send-surveys")
-def send_surveys_command() -> None:
-    """Send delayed invitations, invite after lapsed plans, and run periodic surveys (idempotent)."""
-    from portal.feedback.services import run_due
-
-    counts = run_due()
-    click.echo(", ".join(f"{name.replace('_', ' ')}: {count}" for name, count in counts.items()))
+from portal import schedule, sweep
+from portal.web import add_me_nav, add_panel, add_staff_nav
 
 
 def init_app(app: Flask) -> None:
-    from portal.feedback import donor_records
-    from portal import schedule, sweep
-    from portal.feedback import services, tasks, views
+    # Here, not at the top: importing the package for its models must not load its pages, services and jobs.
+    from portal.engagement import services as engagement
+    from portal.feedback import donor_records, services, tasks, views
+    from portal.feedback.cli import feedback_cli
     from portal.journey import reactors
     from portal.support.services import register_source
-    from portal.web import add_me_nav, add_panel, add_staff_nav
 
     app.register_blueprint(views.bp)
     app.register_blueprint(views.public_bp)
@@ -43,15 +33,12 @@ def init_app(app: Flask) -> None:
                       description="Send delayed survey invitations, after lapsed plans, and periodic surveys")
     sweep.register("surveys", tasks.sweep_due_invitations)
     app.cli.add_command(feedback_cli)
-    _connect_to_engagement()
+    _connect_to_engagement(engagement, services)
     donor_records.register()
 
 
-def _connect_to_engagement() -> None:
+def _connect_to_engagement(engagement, services) -> None:
     """Segments can select on the latest rating; workflows can send a survey."""
-    from portal.engagement import services as engagement
-    from portal.feedback import services
-
     engagement.register_field("last_nps", "Latest NPS score (0-10)", "number",
                              lambda: services.last_score_expression("nps"), group="Satisfaction")
     engagement.register_field("last_csat", "Latest CSAT score (1-5)", "number",

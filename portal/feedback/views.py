@@ -4,7 +4,7 @@ from flask_login import current_user
 from markupsafe import Markup
 
 from portal.auth.access import require_staff, roles_required
-from portal.extensions import db, login_manager
+from portal.extensions import login_manager
 from portal.feedback import services
 from portal.feedback.forms import AnswerForm, FeedbackSettingsForm, QuestionForm, SurveyForm
 from portal.feedback.models import QUESTION_KINDS, SURVEY_KINDS
@@ -76,7 +76,6 @@ def edit(survey_id: int):
         try:
             services.update_survey(survey, _values(form))
         except services.FeedbackError as exc:
-            db.session.rollback()
             getattr(form, exc.field_name or "name").errors.append(str(exc))
         else:
             flash("Survey saved.", "success")
@@ -113,7 +112,6 @@ def add_question(survey_id: int):
         try:
             services.add_question(survey, _question_values(form))
         except services.FeedbackError as exc:
-            db.session.rollback()
             getattr(form, exc.field_name or "prompt").errors.append(str(exc))
         else:
             flash("Question added.", "success")
@@ -133,7 +131,6 @@ def edit_question(survey_id: int, question_id: int):
         try:
             services.update_question(question, _question_values(form))
         except services.FeedbackError as exc:
-            db.session.rollback()
             getattr(form, exc.field_name or "prompt").errors.append(str(exc))
         else:
             flash("Question saved.", "success")
@@ -226,8 +223,7 @@ def _answer(template: str, invitation, action: str, channel: str):
         if exc.field_name == "answers":
             return _answer_page(template, invitation, action, values=request.form, errors=exc.submission.errors,
                                 error_summary=str(exc)), 400
-        db.session.rollback()
-        invitation = db.session.get(type(invitation), invitation.id)
+        invitation = services.get_invitation(invitation.id)
         return _answer_page(template, invitation, action, response=invitation.response, error=str(exc)), 409
     if is_htmx():
         return _answer_page(template, invitation, action, response=response, just_answered=True)

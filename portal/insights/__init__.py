@@ -5,12 +5,13 @@ Offers the headline tiles and segment fields for journey steps.
 """
 from flask import Flask
 
+from portal import schedule, sweep, web
+
 
 def init_app(app: Flask) -> None:
-    from portal.insights import donor_records
-    from portal import schedule, sweep, web
+    # Here, not at the top: importing the package for its models must not load its pages, reports and jobs.
     from portal.donors import imports
-    from portal.insights import cli, journey_segments, services, tasks, views
+    from portal.insights import cli, donor_records, journey_segments, services, tasks, views
     from portal.insights.views import bp
     from portal.journey import reactors
 
@@ -29,27 +30,7 @@ def init_app(app: Flask) -> None:
     schedule.register("insights-headline", tasks.refresh_headline, "*/30 * * * *", queue="reports", at_start=True,
                       description="Keep the back-office home's headline numbers fresh.")
     app.cli.add_command(cli.insights_cli)
-    services.register_scope("segment", _segment_members, choices=_segment_choices)
+    services.register_scope("segment", services.segment_members, choices=services.segment_choices)
     journey_segments.register_fields()
     donor_records.register()
 
-
-def _segment_members(segment_id: str):
-    """Every report can be narrowed to an engagement segment's members (None: no such segment)."""
-    from portal.engagement import services as engagement
-    from portal.engagement.models import Segment
-    from portal.extensions import db
-    from portal.params import parse_id
-
-    number = parse_id(segment_id)
-    segment = db.session.get(Segment, number) if number is not None else None
-    return engagement.members_select(segment) if segment is not None else None
-
-
-def _segment_choices() -> list[tuple[int, str]]:
-    from sqlalchemy import select
-
-    from portal.engagement.models import Segment
-    from portal.extensions import db
-
-    return [(segment_id, name) for segment_id, name in db.session.execute(select(Segment.id, Segment.name).order_by(Segment.name))]

@@ -6,6 +6,9 @@ import time
 import click
 from flask.cli import AppGroup
 
+from portal.extensions import db
+from portal.insights import milestones, services
+
 insights_cli = AppGroup("insights", help="Insight reports.")
 
 
@@ -13,8 +16,6 @@ insights_cli = AppGroup("insights", help="Insight reports.")
 @click.option("--all", "everything", is_flag=True, help="Recompute every donor, not only those whose history changed.")
 def milestones_command(everything: bool) -> None:
     """Bring donors' journey milestones up to date (after a bulk load, or nightly)."""
-    from portal.insights import milestones
-
     started = time.perf_counter()
     count = milestones.rebuild_all() if everything else milestones.refresh()
     click.echo(f"{count:,} donors' milestones rebuilt in {time.perf_counter() - started:.1f}s")
@@ -23,9 +24,6 @@ def milestones_command(everything: bool) -> None:
 @insights_cli.command("headline")
 def headline_command() -> None:
     """Compute today's headline numbers for the back-office home."""
-    from portal.extensions import db
-    from portal.insights import services
-
     snapshot = services.request(services.REPORTS["headline"], services.headline_params(), force=True)
     # Without a worker the job would run in a thread of this short-lived process: run it here instead
     # (a second run of the same snapshot's job changes nothing).

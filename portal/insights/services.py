@@ -14,11 +14,16 @@ from sqlalchemy import Select, select, update
 from sqlalchemy.exc import IntegrityError
 
 from portal import jobs
+from portal.engagement import services as engagement
+from portal.engagement.models import Segment
 from portal.extensions import db
+from portal.giving.models import DonorStats
 from portal.giving.services import add_months
-from portal.insights import cohorts, engagement_report, funnel, headline, lifetime, periods, results, retention_report, satisfaction
+from portal.insights import (cohorts, engagement_report, funnel, headline, lifetime, periods, results, retention_report,
+                             satisfaction)
 from portal.insights.filters import DateRange, RangeErrors, ReportParams, parse_range, quarter_range, today_local
 from portal.insights.models import ReportSnapshot
+from portal.insights.presenters import headline_tiles
 from portal.params import parse_id
 from portal.settings.services import organisation
 from portal.timeutil import utcnow
@@ -95,6 +100,17 @@ def register_scope(prefix: str, resolver: Callable[[str], Select | None],
     _SCOPES[prefix] = resolver
     if choices is not None:
         _SCOPE_CHOICES[prefix] = choices
+
+
+def segment_members(segment_id: str) -> Select | None:
+    """Every report can be narrowed to an engagement segment's members (None: no such segment)."""
+    number = parse_id(segment_id)
+    segment = db.session.get(Segment, number) if number is not None else None
+    return engagement.members_select(segment) if segment is not None else None
+
+
+def segment_choices() -> list[tuple[int, str]]:
+    return [(segment_id, name) for segment_id, name in db.session.execute(select(Segment.id, Segment.name).order_by(Segment.name))]
 
 
 def scope_choices(prefix: str) -> list[tuple[int, str]]:
@@ -340,8 +356,6 @@ def refresh_headline() -> ReportSnapshot:
 def home_tiles() -> list[dict]:
     """Tiles for the back-office home from the headline snapshot; a missing or old one is recomputed by a
     job, so the page never waits for the figures."""
-    from portal.insights.presenters import headline_tiles
-
     snapshot = request(REPORTS["headline"], headline_params())
     return headline_tiles(result_of(snapshot), snapshot)
 
@@ -360,8 +374,6 @@ def value_model():
 
 def donor_value(donor_id: int):
     """Lifetime and predicted value of one donor, or None before their first gift."""
-    from portal.giving.models import DonorStats
-
     stats = db.session.get(DonorStats, donor_id)
     if stats is None:
         return None

@@ -16,9 +16,13 @@ from typing import Callable, Iterable
 
 from sqlalchemy import and_, delete, func, insert, select
 
+from portal.donors.models import Donor, Tag, donor_interests
 from portal.extensions import db
-from portal.kb.search import ranking, storage
+from portal.giving.models import Gift, RecurringPlan
+from portal.journey.models import Touchpoint
 from portal.kb.models import DONOR_AUDIENCES, Article, ArticleSuggestion, ArticleView, SearchLog, SuggestionState
+from portal.kb.search import ranking, storage
+from portal.kb.text_sources import text_sources
 from portal.money import format_money
 from portal.timeutil import utcnow
 
@@ -126,8 +130,6 @@ class TextMatcher:
 
 def _builtin_text(donor_filter, since: datetime) -> Iterable[tuple[int, str, str]]:
     """Ticket subjects and survey comments as the journey log records them, whoever builds those features."""
-    from portal.journey.models import Touchpoint
-
     rows = db.session.execute(select(Touchpoint.donor_id, Touchpoint.kind, Touchpoint.summary, Touchpoint.data).where(
         donor_filter(Touchpoint.donor_id), Touchpoint.kind.in_(("ticket_opened", "survey_answered")),
         Touchpoint.occurred_at >= since))
@@ -151,11 +153,6 @@ def tier_phrase(tier: str) -> str:
 
 def compute(donor_filter: Callable, now: datetime | None = None) -> dict[int, list[tuple[int, float, str]]]:
     """Ranked (article_id, score, reason) for every donor matched by donor_filter(column) with any activity."""
-    from portal.donors.models import Donor, Tag, donor_interests
-    from portal.giving.models import Gift, RecurringPlan
-    from portal.journey.models import Touchpoint
-    from portal.kb.services import text_sources
-
     now = now or utcnow()
     today = now.date()
     catalogue = Catalogue.load()
@@ -254,8 +251,6 @@ def compute(donor_filter: Callable, now: datetime | None = None) -> dict[int, li
 
 def source_rows(source, donor_filter, since):
     """Registered sources take a list of donor ids; give them the ids this batch covers."""
-    from portal.donors.models import Donor
-
     donor_ids = list(db.session.scalars(select(Donor.id).where(donor_filter(Donor.id))))
     return source(donor_ids, since) if donor_ids else []
 
@@ -276,9 +271,6 @@ def _store(ranked: dict[int, list[tuple[int, float, str]]], donor_filter: Callab
 
 
 def recompute_donor(donor_id: int, now: datetime | None = None) -> list[tuple[int, float, str]]:
-    from portal.donors.models import Donor
-    from portal.journey.models import Touchpoint
-
     if db.session.get(Donor, donor_id) is None:
         return []
     now = now or utcnow()
@@ -291,9 +283,6 @@ def recompute_donor(donor_id: int, now: datetime | None = None) -> list[tuple[in
 
 def recompute_all(*, batch: int = BATCH, now: datetime | None = None, progress: Callable[[int, int], None] | None = None) -> dict:
     """Every donor, in ranges of donor ids: the nightly run."""
-    from portal.donors.models import Donor
-    from portal.journey.models import Touchpoint
-
     now = now or utcnow()
     through = db.session.scalar(select(func.max(Touchpoint.id))) or 0
     low, high = db.session.execute(select(func.min(Donor.id), func.max(Donor.id))).one()
@@ -317,8 +306,6 @@ def recompute_all(*, batch: int = BATCH, now: datetime | None = None, progress: 
 
 def donors_due(limit: int = 1000) -> list[int]:
     """Donors with a relevant touchpoint newer than their last computation: what the sweep re-queues."""
-    from portal.journey.models import Touchpoint
-
     floor = db.session.scalar(select(func.min(SuggestionState.through_touchpoint_id))) or 0
     query = (select(Touchpoint.donor_id)
              .outerjoin(SuggestionState, SuggestionState.donor_id == Touchpoint.donor_id)

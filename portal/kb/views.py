@@ -261,3 +261,19 @@ def suggest():
     """Articles for a ticket reply being drafted: the ticket's subject plus the draft so far."""
     text = f"{request.args.get('subject', '')} {request.args.get('body', '')}"[:2000]
     return render_template("kb/_staff_suggestions.html", hits=services.suggest_for_text(text, "staff", limit=4))
+
+
+# ---------------------------------------------------------------- panels on other domains' pages
+
+def staff_donor_panel(donor=None, **_context):
+    if donor is None:
+        return None
+    return render_template("kb/_staff_donor_panel.html", donor=donor, suggestions=services.suggestions_for(donor.id),
+                           reading=services.articles_read_by(donor.id))
+
+
+def me_home_panel(donor=None, **_context):
+    donor_id = getattr(donor, "id", None) or (current_user.donor_id if current_user.is_authenticated else None)
+    if not donor_id:
+        return None
+    return render_template("kb/_me_home_panel.html", suggestions=services.suggestions_for(donor_id, limit=3))

@@ -6,12 +6,11 @@ from sqlalchemy import delete, select, update
 from portal import record_keepers as records
 from portal.extensions import db
 from portal.loyalty.models import LoyaltyAccount, PointsEntry, Redemption
+from portal.loyalty.services import refresh_tier
 
 
 def move(from_id: int, to_id: int) -> None:
     """The ledger moves whole, so the survivor's balance is the sum of both; the tier is worked out again."""
-    from portal.loyalty.services import refresh_tier
-
     records.reassign(PointsEntry, from_id, to_id)
     records.reassign(Redemption, from_id, to_id)
     if db.session.get(LoyaltyAccount, to_id) is None:

@@ -3,50 +3,18 @@
 Owns risk_settings, risk_scores, risk_history, alerts, check_ins, relationship_managers.
 Offers the donor page's risk panel; reads other domains' models for the score (set-based SQL).
 """
-import click
 from flask import Flask
-from flask.cli import AppGroup
 
-retention_cli = AppGroup("retention", help="Risk scores, alerts and check-ins.")
-
-
-@retention_cli.command("recompute")
-def recompute_command() -> None:
-    """Rescore every donor (set-based) and alert those who crossed the threshold."""
-    import time
-
-    from portal.retention.services import recompute_all
-
-    started = time.perf_counter()
-    result = recompute_all()
-    click.echo(f"{result.donors:,} donors scored, {result.changed:,} changed, {result.alerts:,} new alerts "
-               f"({time.perf_counter() - started:.1f}s)")
-
-
-@retention_cli.command("check-tickets")
-def check_tickets_command() -> None:
-    """Raise an alert (once) for every ticket past its service level."""
-    from portal.retention.services import raise_ticket_alerts
-
-    raised = raise_ticket_alerts()
-    click.echo(f"{raised} new ticket alert{'' if raised == 1 else 's'}")
-
-
-@retention_cli.command("check-ins")
-def check_ins_command() -> None:
-    """Create the renewal, anniversary and major-donor check-ins that have come due (idempotent)."""
-    from portal.retention.services import run_check_ins
-
-    click.echo(", ".join(f"{reason}: {count}" for reason, count in run_check_ins().items()))
+from portal import schedule
+from portal.web import add_panel, add_staff_nav
 
 
 def init_app(app: Flask) -> None:
-    from portal.retention import donor_records
-    from portal import schedule
+    # Here, not at the top: importing the package for its models must not load its pages, services and jobs.
     from portal.journey import reactors
-    from portal.retention import services, tasks, views
+    from portal.retention import donor_records, services, tasks, views
+    from portal.retention.cli import retention_cli
     from portal.support.services import register_source
-    from portal.web import add_panel, add_staff_nav
 
     app.register_blueprint(views.bp)
     add_staff_nav(app, "retention.index", "At risk", views.STAFF_ROLES)

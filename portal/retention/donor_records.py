@@ -7,11 +7,10 @@ from sqlalchemy import delete, update
 from portal import record_keepers as records
 from portal.extensions import db
 from portal.retention.models import Alert, CheckIn, RelationshipManager, RiskHistory, RiskScore
+from portal.retention.services import recompute_donor
 
 
 def move(from_id: int, to_id: int) -> None:
-    from portal.retention.services import recompute_donor
-
     records.reassign(RiskHistory, from_id, to_id)
     records.reassign(CheckIn, from_id, to_id)
     # At most one open risk alert per donor: the merged-away donor's keeps its history but not that slot.

@@ -5,10 +5,12 @@ Offers services.create_task / create_tasks and register_source; adds a 'create a
 """
 from flask import Flask
 
+from portal.web import add_home_tiles, add_panel, add_staff_nav
+
 
 def init_app(app: Flask) -> None:
+    # Here, not at the top: importing the package for its models must not load its pages, services and jobs.
     from portal.support import donor_records, services, steps, views
-    from portal.web import add_home_tiles, add_panel, add_staff_nav
 
     app.register_blueprint(views.tickets_bp)
     app.register_blueprint(views.tasks_bp)

@@ -1,6 +1,6 @@
 from flask_wtf import FlaskForm
 from wtforms import DateField, IntegerField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
 from portal.params import MAX_ID, parse_id
 from portal.support.models import TICKET_CHANNELS
@@ -35,8 +35,6 @@ class StaffChoiceField(SelectField):
         self.known_ids = {u.id for u in users}
 
     def pre_validate(self, form):
-        from wtforms.validators import ValidationError
-
         if self.data is not None and self.data not in getattr(self, "known_ids", set()):
             raise ValidationError("Choose someone from the list.")
 

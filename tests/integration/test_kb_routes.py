@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -9,6 +10,7 @@ from sqlalchemy import func, select
 from portal.extensions import db, limiter
 from portal.kb import services
 from portal.kb.models import Article, ArticleView, ArticleVote, SearchLog
+from portal.timeutil import utcnow
 from tests.conftest import login, make_donor, make_user
 
 
@@ -294,6 +296,6 @@ def test_settled_searches_are_written_by_the_recorder_and_fresh_ones_kept(app, d
     donor_client.get("/me/help?q=receipt", headers=HX)
     with app.app_context():
         recorder = services.search_recorder()
-        assert recorder.flush(settled_before=services.utcnow() - services.timedelta(seconds=60)) == 0
-        assert recorder.flush(settled_before=services.utcnow()) == 1
+        assert recorder.flush(settled_before=utcnow() - timedelta(seconds=60)) == 0
+        assert recorder.flush(settled_before=utcnow()) == 1
         assert db.session.scalar(select(SearchLog.query)) == "receipt"

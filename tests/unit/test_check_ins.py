@@ -94,3 +94,38 @@ def test_email_check_ins_only_for_donors_who_agreed_to_marketing(clock):
     assert "Dear Yes" in email.text_body and "/unsubscribe/" in email.text_body and email.headers["List-Unsubscribe"].startswith("<")
     assert tasks() == []
     assert {c.donor_id: c.emailed for c in db.session.scalars(select(CheckIn))} == {agreed.id: True, declined.id: False}
+
+
+def test_check_ins_add_at_most_twenty_tasks_a_day_and_every_anniversary_still_gets_one_in_time(clock):
+    """Three years of records start a fortnight from now, so dozens of first gifts on record share the season:
+    the first run must not put them all in the inbox at once, and none may be missed."""
+    retention.update_settings(settings(check_in_renewal_days=0, major_check_in_months=0, check_in_anniversary_days=14))
+    days = {}
+    for number in range(60):
+        donor = make_donor(email=f"supporter{number}@example.org", first_name=f"Supporter{number}")
+        day = datetime(2024, 6, 15 + number % 15, 10)
+        make_gift(donor.id, 2000, day)
+        make_gift(donor.id, 2000, datetime(2026, 1, 10, 10))
+        days[donor.id] = day.date().replace(year=2026)
+    assert len(tasks()) == 0
+    assert retention.run_check_ins(NOW)["anniversary"] == 20
+    assert retention.run_check_ins(NOW + timedelta(hours=3))["anniversary"] == 0
+    assert len(tasks()) == 20
+    created_on = {}
+    for offset in range(15):
+        today = NOW + timedelta(days=offset)
+        clock.move_to(today)
+        retention.run_check_ins(today)
+        for check_in in db.session.scalars(select(CheckIn)):
+            created_on.setdefault(check_in.donor_id, today.date())
+    assert len(tasks()) == 60
+    assert all(created_on[donor_id] <= day for donor_id, day in days.items())
+
+
+def test_check_ins_whose_day_is_today_never_wait(clock):
+    retention.update_settings(settings(check_in_renewal_days=0, major_check_in_months=0))
+    for number in range(25):
+        donor = make_donor(email=f"today{number}@example.org", first_name=f"Today{number}")
+        make_gift(donor.id, 2000, datetime(2024, 6, 15, 10))
+        make_gift(donor.id, 2000, datetime(2026, 1, 10, 10))
+    assert retention.run_check_ins(NOW)["anniversary"] == 25

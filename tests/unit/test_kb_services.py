@@ -10,7 +10,7 @@ from portal.extensions import db
 from portal.giving.services import PlanInput, change_plan_status, start_plan
 from portal.journey import services as journey
 from portal.journey.models import Touchpoint
-from portal.kb import content, services, suggestions
+from portal.kb import content, services, suggestions, text_sources
 from portal.kb.models import Article, ArticleSuggestion, ArticleView, SearchLog, SuggestionState
 from portal.timeutil import utcnow
 from tests.conftest import make_donor, make_gift
@@ -221,8 +221,8 @@ def test_registered_text_source_feeds_suggestions_and_a_failing_one_is_skipped(s
     try:
         suggestions.recompute_donor(donor.id)
     finally:
-        services._TEXT_SOURCES.pop("test-comments")
-        services._TEXT_SOURCES.pop("test-broken")
+        text_sources._TEXT_SOURCES.pop("test-comments")
+        text_sources._TEXT_SOURCES.pop("test-broken")
     assert reasons(donor.id)["volunteering"] == "Because you told us you'd like to volunteer"
 
 

@@ -11,6 +11,8 @@ from whoosh.analysis import (STOP_WORDS, LowercaseFilter, RegexTokenizer, Standa
 from whoosh.fields import ID, KEYWORD, STORED, TEXT, Schema
 from whoosh.system import pack_uint
 
+from portal.kb.content import plain_text
+
 # Words that fill a question ("how do I get my …") but say nothing about which article answers it.
 QUESTION_WORDS = frozenset({"how", "do", "does", "did", "i", "my", "me", "mine", "get", "gets", "getting", "got", "what",
                             "why", "where", "who", "want", "need", "please", "im", "ive", "there", "about"})
@@ -115,8 +117,6 @@ SCHEMA = Schema(
 
 
 def document_for(article) -> dict:
-    from portal.kb.content import plain_text
-
     tags = article.tag_list
     body = plain_text(article.body_html)
     return {

@@ -373,8 +373,6 @@ def _recover(directory: Path, why: str) -> None:
 
 
 def _wait_for(job_id: str, seconds: float) -> None:
-    from portal import jobs
-
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if jobs.job_progress(job_id)["status"] in ("finished", "failed"):
