@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterator
 
-import fakeredis
 from flask import Flask, current_app, has_app_context
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -225,6 +224,9 @@ class JobRunner:
         if self.mode == "rq":
             self.connection = Redis.from_url(app.config["REDIS_URL"])
         else:
+            # Only in-process mode needs it, and it costs about half a second of every command's start-up.
+            import fakeredis
+
             self.connection = fakeredis.FakeRedis(server=fakeredis.FakeServer())
             self._inbox: stdlib_queue.Queue[PendingJob] = stdlib_queue.Queue()
             self._thread: threading.Thread | None = None

@@ -23,12 +23,8 @@ log = logging.getLogger(__name__)
 
 
 def current_organisation():
-    """The organisation's settings row, for auth, which does not import settings (its identity sits below it)."""
-    return current_app.extensions["organisation"]()
-
-
-def _org():
-    """The organisation's settings row (name, currency, time zone), from the getter settings provides."""
+    """The organisation's settings row (name, currency, time zone), from the getter settings provides; for the
+    filters here and for auth, which does not import settings (its identity sits below it)."""
     return current_app.extensions["organisation"]()
 
 
@@ -46,20 +42,20 @@ def get_or_404(model, ident, **belongs_to):
 
 
 def money(minor: int | None, currency: str | None = None, whole: bool = False) -> str:
-    return format_money(minor, currency or _org().currency, whole=whole)
+    return format_money(minor, currency or current_organisation().currency, whole=whole)
 
 
 def local_dt(value: datetime | None, fmt: str = "%-d %b %Y, %H:%M") -> str:
     if value is None:
         return "—"
-    return to_local(value, _org().timezone).strftime(fmt)
+    return to_local(value, current_organisation().timezone).strftime(fmt)
 
 
 def local_date(value: datetime | date | None, fmt: str = "%-d %b %Y") -> str:
     if value is None:
         return "—"
     if isinstance(value, datetime):
-        value = to_local(value, _org().timezone)
+        value = to_local(value, current_organisation().timezone)
     return value.strftime(fmt)
 
 
@@ -132,7 +128,7 @@ def init_app(app: Flask) -> None:
     """Domains add their own template names (giving's gift methods, journey's touchpoint kinds) in their init_app."""
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.filters.update(money=money, local_dt=local_dt, local_date=local_date)
-    app.jinja_env.globals.update(query_with=query_with, organisation=_org)
+    app.jinja_env.globals.update(query_with=query_with, organisation=current_organisation)
 
     for code in ERROR_TEXT:
         app.register_error_handler(code, lambda exc, code=code: _error_page(code))
