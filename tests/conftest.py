@@ -9,6 +9,7 @@ import os
 import socket
 import threading
 from collections import Counter
+from contextlib import contextmanager
 from datetime import datetime
 from email import message_from_bytes
 
@@ -177,14 +178,45 @@ def make_gift(donor_id: int, amount_minor: int = 2500, received_at: datetime | N
 
 # ---------------------------------------------------------------- live server for browser tests
 
-@pytest.fixture(scope="session")
-def live_server(app):
-    port = free_port()
-    server = make_server("127.0.0.1", port, app, threaded=True)
+def closing_body(app):
+    """Wrap a WSGI app so its response body is closed however the request ends.
+
+    Werkzeug's threaded server skips the body's close() when the browser resets the connection
+    after the response went out (it drains the socket first, and that read raises). A static
+    file's handle was then left to the garbage collector, whose ResourceWarning failed whichever
+    test happened to be running. Closing the body in the generator's own `finally` makes the close
+    independent of the server: it runs when iteration ends, or when the abandoned generator is freed."""
+    def wrapped(environ, start_response):
+        body = app(environ, start_response)
+
+        def chunks():
+            try:
+                yield from body
+            finally:
+                close = getattr(body, "close", None)
+                if close is not None:
+                    close()
+        return chunks()
+    return wrapped
+
+
+@contextmanager
+def serving(app):
+    """The app on a threaded server on a free loopback port, for Chromium to browse; yields its URL."""
+    server = make_server("127.0.0.1", free_port(), closing_body(app), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{port}"
-    server.shutdown()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="session")
+def live_server(app):
+    with serving(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -7,8 +7,9 @@ import pytest
 from playwright.sync_api import Page, expect
 from rq.registry import FailedJobRegistry
 
-from portal import jobs
-from tests.conftest import PASSWORD, make_user
+from portal import create_app, jobs
+from portal.config import TestConfig
+from tests.conftest import PASSWORD, free_port, make_user, serving
 from tests.browser.screens import screenshots
 
 pytestmark = pytest.mark.browser
@@ -48,23 +49,12 @@ def test_administrator_retries_a_failed_job_from_the_queues_page(app, live_serve
 
 @pytest.fixture
 def site_with_its_database_down(tmp_path):
-    import threading
-
-    from werkzeug.serving import make_server
-
-    from portal import create_app
-    from portal.config import TestConfig
-    from tests.conftest import free_port
-
     overrides = {"SQLALCHEMY_DATABASE_URI": f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/harbour",
                  "SQLALCHEMY_ENGINE_OPTIONS": {}, "KB_INDEX_DIR": str(tmp_path / "kb-index"),
                  "ORGANISATION_NAME": "Friends of the Lighthouse"}
     down = create_app(type("DatabaseDownConfig", (TestConfig,), overrides))
-    server = make_server("127.0.0.1", free_port(), down, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    with serving(down) as url:
+        yield url
 
 
 def test_a_visitor_gets_the_back_shortly_page_while_the_database_is_down(site_with_its_database_down, page: Page):
