@@ -21,13 +21,17 @@ def shipped(ctx):
 MOST_FREQUENT = {query for query, _times, _article in sorted(DEMO_SEARCHES, key=lambda row: -row[1])[:10]}
 
 
-@pytest.mark.parametrize("query,article", [(query, article) for query, _times, article in DEMO_SEARCHES])
-def test_each_frequent_search_finds_its_article_in_the_top_three(shipped, query, article):
-    """The ten most frequent put their article first; the rest in the first three."""
-    result = services.search(query, scope="donor")
-    slugs = [hit.slug for hit in result.hits]
-    assert article in (slugs[:1] if query in MOST_FREQUENT else slugs[:3])
-    assert result.corrected_from is None
+def test_each_frequent_search_finds_its_article_in_the_top_three(shipped):
+    """The ten most frequent put their article first; the rest in the first three. One index serves
+    every query (building it is most of the time), and a failure lists every query that missed."""
+    missed = {}
+    for query, _times, article in DEMO_SEARCHES:
+        result = services.search(query, scope="donor")
+        slugs = [hit.slug for hit in result.hits]
+        wanted = slugs[:1] if query in MOST_FREQUENT else slugs[:3]
+        if article not in wanted or result.corrected_from is not None:
+            missed[query] = {"wanted": article, "got": slugs[:3], "corrected_from": result.corrected_from}
+    assert missed == {}
 
 
 def test_stop_words_are_not_corrected_into_other_words(shipped):
