@@ -276,7 +276,9 @@ class JobRunner:
             log.exception("in-process job %s failed", pending.job_id)
             return None
         if job.is_failed:
-            log.error("in-process job %s (%s) failed", pending.job_id, pending.name)
+            result = job.latest_result()
+            log.error("in-process job %s (%s) failed:\n%s", pending.job_id, pending.name,
+                      result.exc_string if result is not None else "no error was recorded")
         return job
 
     def schedule(self, when: datetime, pending: PendingJob) -> None:

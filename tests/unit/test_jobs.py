@@ -103,3 +103,23 @@ def test_thread_mode_runs_jobs_in_the_background_and_reports_progress(app):
     finally:
         app.extensions["portal_jobs"] = original
         app.config["JOBS_MODE"] = "sync"
+
+
+def test_thread_mode_logs_a_failed_job_with_its_error(app, caplog):
+    import time
+
+    app.config["JOBS_MODE"] = "thread"
+    original = app.extensions["portal_jobs"]
+    app.extensions["portal_jobs"] = jobs.JobRunner(app)
+    try:
+        job_id = jobs.enqueue_after_commit("default", explode)
+        db.session.commit()
+        deadline = time.monotonic() + 10
+        while not any("boom" in record.getMessage() for record in caplog.records) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        failures = [record.getMessage() for record in caplog.records if record.levelname == "ERROR"]
+        assert len(failures) == 1 and failures[0].startswith(f"in-process job {job_id} (")
+        assert "ValueError: boom" in failures[0]
+    finally:
+        app.extensions["portal_jobs"] = original
+        app.config["JOBS_MODE"] = "sync"
