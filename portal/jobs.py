@@ -15,14 +15,17 @@ logged and dropped: every job's work is also findable from the database, and `fl
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
 import logging
 import queue as stdlib_queue
 import threading
 import time
 import uuid
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from flask import Flask, current_app, has_app_context
@@ -32,7 +35,7 @@ from redis.exceptions import RedisError
 from rq import Queue, Worker
 from rq.job import Job, get_current_job
 from rq.worker.base import StopRequested
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, text
 from sqlalchemy.orm import Session
 
 from portal.extensions import db
@@ -78,18 +81,71 @@ def job(func: Callable) -> Callable:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         global _worker_app
         if has_app_context():
-            return func(*args, **kwargs)
+            return _call(wrapper, func, args, kwargs)
         if _worker_app is None:  # an RQ worker process: one app for all its jobs
             _worker_app = _app_factory()
             with _worker_app.app_context():
                 configure_job_engine(db.engine, _worker_app.config["JOB_LOCK_TIMEOUT_SECONDS"])
         with _worker_app.app_context():
             try:
-                return func(*args, **kwargs)
+                return _call(wrapper, func, args, kwargs)
             finally:
                 db.session.remove()
 
     return wrapper
+
+
+# What a periodic job returns when the same job is already running elsewhere.
+ALREADY_RUNNING = "already running in another process: this run had nothing to add"
+
+
+def runs_alone(job_function: Callable, name: str) -> None:
+    """Let only one run of this job at a time anywhere (periodic jobs: web processes each running the
+    in-process scheduler, a cron run overlapping a slow one). A second run would race the first's
+    delete-and-insert and fail on a duplicate key; it is skipped instead, since the first covers it."""
+    job_function.runs_alone_as = name
+
+
+def _call(wrapper: Callable, func: Callable, args: tuple, kwargs: dict) -> Any:
+    name = getattr(wrapper, "runs_alone_as", None)
+    if name is None:
+        return func(*args, **kwargs)
+    with exclusive(name) as acquired:
+        if not acquired:
+            log.info("job %s skipped: %s", name, ALREADY_RUNNING)
+            return ALREADY_RUNNING
+        return func(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def exclusive(name: str) -> Iterator[bool]:
+    """Try to hold the lock called `name` across processes; yields whether it was acquired. PostgreSQL: an
+    advisory lock on a connection of its own, so the job's commits do not release it. SQLite (one machine):
+    a file lock beside the database."""
+    if db.engine.dialect.name == "postgresql":
+        key = zlib.crc32(f"portal-job:{name}".encode())
+        with db.engine.connect() as connection:
+            acquired = connection.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": key})
+            try:
+                yield bool(acquired)
+            finally:
+                if acquired:
+                    connection.scalar(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                connection.commit()
+        return
+    database = db.engine.url.database
+    folder = Path(database).parent if database and database != ":memory:" else Path(current_app.instance_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f".job-{name}.lock", "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def configure_job_engine(engine: Engine, lock_timeout_seconds: float) -> None:

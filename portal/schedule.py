@@ -37,6 +37,7 @@ START_UP_LOCK_SECONDS = 600
 def register(name: str, func: Callable, cron: str, *, queue: str = "default", description: str = "",
              at_start: bool = False) -> None:
     _PERIODIC[name] = Periodic(name, func, cron, queue, description, at_start)
+    jobs.runs_alone(func, name)
 
 
 def registered() -> list[Periodic]:
@@ -75,8 +76,8 @@ def due_between(periodic: Periodic, after: datetime, until: datetime) -> bool:
 class InProcessScheduler:
     """Without Redis (JOBS_MODE "thread"), a daemon thread of the web process enqueues each registered
     job when its cron time comes; the in-process job runner then runs it. It is the same list of jobs
-    `flask scheduler` hands to RQ's cron. Several web processes may each run one: every periodic job
-    is idempotent, so a second run finds nothing left to do."""
+    `flask scheduler` hands to RQ's cron. Several web processes may each run one: a periodic job runs
+    one at a time anywhere (`jobs.runs_alone`), and is idempotent, so a later run finds nothing left to do."""
 
     def __init__(self, app: Flask):
         self.app = app

@@ -20,4 +20,4 @@ def seed_command(demo: bool) -> None:
     if demo:
         with jobs.inline():
             entered = workflows.enter_scheduled_workflows()
-        click.echo(f"{entered:,} donors entered scheduled workflows")
+        click.echo(f"{entered:,} donors entered scheduled workflows" if isinstance(entered, int) else f"Scheduled workflows: {entered}")

@@ -123,3 +123,31 @@ def test_thread_mode_logs_a_failed_job_with_its_error(app, caplog):
     finally:
         app.extensions["portal_jobs"] = original
         app.config["JOBS_MODE"] = "sync"
+
+
+def test_a_periodic_job_already_running_elsewhere_is_skipped_not_run_twice(app):
+    """Two runs of the risk rescore at once failed on a duplicate key (each deleted and re-inserted every
+    score); web processes each running the in-process scheduler started them together."""
+    from portal.retention import tasks
+    from portal.retention.models import RiskScore
+
+    make_donor(email="lapsing@example.org")
+    db.session.commit()
+    with jobs.exclusive("risk_scores") as acquired:  # another process is part-way through it
+        assert acquired
+        assert tasks.recompute_risk() == jobs.ALREADY_RUNNING
+        assert db.session.query(RiskScore).count() == 0
+    assert tasks.recompute_risk()["donors"] == 1
+    assert db.session.query(RiskScore).count() == 1
+
+
+def test_a_job_lock_is_held_once_and_released_however_the_job_ends():
+    with jobs.exclusive("example") as first:
+        with jobs.exclusive("example") as second, jobs.exclusive("another") as other:
+            assert (first, second, other) == (True, False, True)
+    with pytest.raises(ValueError):
+        with jobs.exclusive("example") as again:
+            assert again
+            raise ValueError("the job failed")
+    with jobs.exclusive("example") as after_failure:
+        assert after_failure
