@@ -131,7 +131,6 @@ def exclusive(name: str) -> Iterator[bool]:
             finally:
                 if acquired:
                     connection.scalar(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
-                connection.commit()
         return
     database = db.engine.url.database
     folder = Path(database).parent if database and database != ":memory:" else Path(current_app.instance_path)
