@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache, partial
+from functools import partial
 
 import bleach
 import markdown as markdown_lib
@@ -104,11 +104,8 @@ def parse_article_file(slug: str, text: str) -> ArticleSource:
                          summary=str(meta.get("summary", "")).strip()[:300], published=published)
 
 
-@lru_cache(maxsize=256)
 def render_markdown(body_md: str) -> str:
-    """Markdown to HTML that is safe to show: anything outside the allow-list is escaped, not trusted.
-
-    Cached by text: every sync of the shipped articles renders them all again, for the same HTML."""
+    """Markdown to HTML that is safe to show: anything outside the allow-list is escaped, not trusted."""
     rendered = markdown_lib.markdown(body_md or "", extensions=["tables", "fenced_code", "sane_lists"],
                                      output_format="html")
     # Cleaning and linking in one pass: bleach.linkify run after clean escapes the text of skipped tags again,

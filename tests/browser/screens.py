@@ -1,11 +1,10 @@
 """Browser test helpers: signing in through the form as a person would, and screenshots at the widths the app is
 checked at, into test-results/ for people to look at."""
-import os
 from pathlib import Path
 
 from playwright.sync_api import Page
 
-from tests.conftest import PASSWORD
+from tests.conftest import ON_POSTGRESQL, PASSWORD
 
 SHOTS = Path(__file__).resolve().parents[2] / "test-results"
 DESKTOP = {"width": 1366, "height": 860}
@@ -13,7 +12,7 @@ PHONE = {"width": 390, "height": 844}
 
 
 # `make test`'s two passes show the same pages and would write the same files; the SQLite pass takes them.
-TAKES_SCREENSHOTS = not os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql")
+TAKES_SCREENSHOTS = not ON_POSTGRESQL
 
 
 def screenshots(page: Page, name: str) -> None:
